@@ -1,0 +1,46 @@
+"""Reading image files: one safe opener and the datasets built on it."""
+from modiste.data.datasets import (
+    Batch,
+    BadSample,
+    CSVManifest,
+    ImageDataset,
+    ImageFolder,
+    ImageRecord,
+    Sample,
+    SkipLog,
+    collate,
+    make_loader,
+    open_dataset,
+    scan,
+)
+from modiste.data.images import (
+    IMAGE_EXTENSIONS,
+    BadImageError,
+    BadImageWarning,
+    ImagePolicy,
+    load_image,
+    open_image,
+    to_size,
+)
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "BadImageError",
+    "BadImageWarning",
+    "BadSample",
+    "Batch",
+    "CSVManifest",
+    "ImageDataset",
+    "ImageFolder",
+    "ImagePolicy",
+    "ImageRecord",
+    "Sample",
+    "SkipLog",
+    "collate",
+    "load_image",
+    "make_loader",
+    "open_dataset",
+    "open_image",
+    "scan",
+    "to_size",
+]
