@@ -1,0 +1,35 @@
+"""Optimiser state as flat tensors + JSON, so it fits in a safetensors checkpoint (no pickles)."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Split ``opt.state_dict()`` into tensors (``prefix.state.I.KEY``) and JSON-able param groups."""
+    sd = opt.state_dict()
+    tensors = {}
+    for idx, state in sd["state"].items():
+        for key, value in state.items():
+            tensors[f"{prefix}.state.{idx}.{key}"] = value if torch.is_tensor(value) else torch.tensor(value)
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups}
+
+
+def load_optimizer(opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any], prefix: str) -> None:
+    state: dict[int, dict[str, torch.Tensor]] = {}
+    head = prefix + ".state."
+    for name, value in tensors.items():
+        if name.startswith(head):
+            idx, key = name[len(head) :].split(".", 1)
+            state.setdefault(int(idx), {})[key] = value
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
+    opt.load_state_dict({"state": state, "param_groups": groups})
+    # Checkpoints store tensors contiguous; give each moment buffer its parameter's memory layout
+    # again (channels_last), which fused/foreach kernels assume element for element.
+    for group in opt.param_groups:
+        for p in group["params"]:
+            for key, value in opt.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    opt.state[p][key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
