@@ -1,0 +1,67 @@
+"""Settings of a GAN training run; the resolved copy is written to ``RUN/config.json``."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+ARCHS = ("dcgan", "upconv")
+PRIORS = ("normal", "uniform")
+
+
+@dataclass
+class GANConfig:
+    data: str = ""                      # image folder, CSV manifest, or list file
+    out: str = "runs/gan/default"       # run folder
+    size: int = 64                      # 32, 64, 96 or 128 px (square)
+    arch: str = "dcgan"                 # "dcgan" (Radford et al.) or "upconv" (nearest upsample + 3x3 conv)
+    latent_dim: int = 100               # the 100-d code of the DCGAN paper and both write-ups
+    prior: str = "normal"               # z ~ N(0, 1) or U[-1, 1] (the paper's choice)
+    g_width: int | None = None          # generator base width; None = the arch's default (64)
+    d_width: int | None = None          # discriminator base width; None = 64 for dcgan, 32 for upconv
+    batch: int = 64                     # global batch; split evenly over torchrun processes
+    lr: float = 2e-4                    # Adam lr and beta1 = 0.5: the DCGAN paper's values, stable for this family
+    beta1: float = 0.5
+    beta2: float = 0.999
+    epochs: float | None = 25           # budget in passes over the data ...
+    kimg: float | None = None           # ... or in thousands of real images shown (overrides epochs)
+    minutes: float | None = None        # optional wall-clock cap; a checkpoint is written when it is reached
+    seed: int = 0                       # model init, data order, z and augmentation all derive from it
+    small_data: bool | None = None      # DiffAugment on real and fake; None = on below 30k images
+    augment: str = "color,translation,cutout"   # DiffAugment policy (Zhao et al. 2020)
+    ema_kimg: float = 10.0              # half-life of the generator's weight average, in kimg ...
+    ema_rampup: float | None = 0.05     # ... capped at this fraction of images seen, so short runs still average
+    tick_kimg: float = 4.0              # log, sample grid and latest checkpoint every tick
+    snapshot_ticks: int = 10            # keep a numbered checkpoint every N ticks (0 = never)
+    grid_n: int = 64                    # images in the per-tick sample grid (fixed z)
+    resize: str = "letterbox"           # how photos become squares: letterbox on white or center-crop
+    workers: int | None = None          # image decoding processes; None = automatic
+    device: str | None = None           # None = cuda if available else cpu
+    channels_last: bool = True          # faster convolutions on CPU (oneDNN) and GPU, same maths
+    amp: bool = False                   # bf16 autocast: ~2x on AVX-512 CPUs; off by default, it changes numerics
+    compile: bool = False               # torch.compile the step's networks (pays off on long GPU runs)
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, not {self.prior!r}")
+        if self.size not in (32, 64, 96, 128):
+            raise ValueError(f"size must be 32, 64, 96 or 128, not {self.size}")
+        if self.epochs is None and self.kimg is None and self.minutes is None:
+            raise ValueError("give a budget: epochs, kimg or minutes")
+
+    @property
+    def generator_width(self) -> int:
+        return self.g_width or 64
+
+    @property
+    def discriminator_width(self) -> int:
+        return self.d_width or (64 if self.arch == "dcgan" else 32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GANConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
