@@ -1,0 +1,3 @@
+from modiste.cli import main
+
+main()

@@ -1,0 +1,199 @@
+"""The ``modiste`` command line: a thin layer that parses, calls the Python API and prints."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
+                  help="modiste: a deep-learning workshop for fashion item images.")
+synth_app = typer.Typer(no_args_is_help=True, help="Built-in synthetic fashion data.")
+gan_app = typer.Typer(no_args_is_help=True, help="Design generation: train a GAN, sample, interpolate, evaluate.")
+data_app = typer.Typer(no_args_is_help=True, help="Inspect image folders and manifests.")
+app.add_typer(synth_app, name="synth")
+app.add_typer(gan_app, name="gan")
+app.add_typer(data_app, name="data")
+
+
+def _given(**kwargs) -> dict:
+    """Only the options the user set, so API defaults (and a resumed run's saved config) apply."""
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+@synth_app.command("catalog")
+def synth_catalog(
+    out: Path = typer.Argument(..., help="Folder to write images/ and catalog.csv into."),
+    n: int = typer.Option(2000, help="Number of product images."),
+    size: int = typer.Option(64, help="Image side in pixels."),
+    seed: int = typer.Option(0, help="Same seed, same catalog."),
+    workers: Optional[int] = typer.Option(None, help="Drawing processes (default: up to 2)."),
+):
+    """Draw a synthetic garment catalog with known attributes.
+
+    Example: modiste synth catalog data/cat --n 2000 --size 64 --seed 0
+    """
+    from modiste.data.synth import catalog
+
+    cat = catalog(out, n=n, size=size, seed=seed, workers=workers)
+    typer.echo(f"wrote {len(cat)} images and {cat.csv}")
+
+
+@data_app.command("check")
+def data_check(
+    source: Path = typer.Argument(..., help="Image folder, CSV manifest or image file."),
+    size: int = typer.Option(64, help="Decode at this size (as training would)."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+):
+    """Read every image once and report the files that cannot be used, and why.
+
+    Example: modiste data check photos/ --size 64
+    """
+    from modiste.data import ImagePolicy, open_dataset, scan
+
+    ds = open_dataset(source, ImagePolicy(size=(size, size)))
+    images, _, skips = scan(ds, num_workers=workers)
+    classes = f", {len(ds.classes)} classes" if ds.classes else ""
+    typer.echo(f"{images.shape[0]} usable of {len(ds)} images{classes}; {skips}")
+
+
+@gan_app.command("train")
+def gan_train(
+    data: Optional[Path] = typer.Argument(None, help="Image folder (flat or class subfolders) or CSV manifest."),
+    out: Path = typer.Option(..., help="Run folder (config, checkpoints, samples, metrics)."),
+    size: Optional[int] = typer.Option(None, help="32, 64, 96 or 128 px [64]."),
+    arch: Optional[str] = typer.Option(None, help="dcgan or upconv [dcgan]."),
+    latent_dim: Optional[int] = typer.Option(None, help="Latent size [100]."),
+    prior: Optional[str] = typer.Option(None, help="normal or uniform [normal]."),
+    g_width: Optional[int] = typer.Option(None, help="Generator base width [64]."),
+    d_width: Optional[int] = typer.Option(None, help="Discriminator base width [64 dcgan, 32 upconv]."),
+    batch: Optional[int] = typer.Option(None, help="Global batch size [64]."),
+    epochs: Optional[float] = typer.Option(None, help="Passes over the data [25]."),
+    kimg: Optional[float] = typer.Option(None, help="Image budget in thousands (overrides epochs)."),
+    minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
+    lr: Optional[float] = typer.Option(None, help="Adam learning rate [2e-4]."),
+    seed: Optional[int] = typer.Option(None, help="Seed for init, data order, z and augmentation [0]."),
+    small_data: Optional[bool] = typer.Option(None, "--small-data/--no-small-data", help="DiffAugment [on below 30k images]."),
+    tick_kimg: Optional[float] = typer.Option(None, help="Log + sample grid + checkpoint every N kimg [4]."),
+    snapshot_ticks: Optional[int] = typer.Option(None, help="Keep a numbered checkpoint every N ticks [10]."),
+    resize: Optional[str] = typer.Option(None, help="letterbox or center-crop [letterbox]."),
+    workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
+    device: Optional[str] = typer.Option(None, help="cpu, cuda, cuda:1 ... [cuda if available]."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [off]."),
+    resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
+):
+    """Train a DCGAN-family generator on garment photos.
+
+    Example: modiste gan train data/cat --size 64 --arch dcgan --out runs/gan/a --epochs 20
+    Resume:  modiste gan train --out runs/gan/a --resume
+    Many processes: torchrun --nproc_per_node 2 -m modiste gan train data/cat --out runs/gan/ddp
+    """
+    from modiste.gan import GAN
+
+    if data is None and not resume:
+        raise typer.BadParameter("give DATA (or --resume an existing run)")
+    settings = _given(size=size, arch=arch, latent_dim=latent_dim, prior=prior, g_width=g_width, d_width=d_width,
+                      batch=batch, epochs=epochs, kimg=kimg, minutes=minutes, lr=lr, seed=seed, small_data=small_data,
+                      tick_kimg=tick_kimg, snapshot_ticks=snapshot_ticks, resize=resize, workers=workers, device=device,
+                      amp=amp)
+    gan = GAN.train(data, out=out, resume=resume, **settings)
+    typer.echo(f"{gan}\nsamples: {Path(out) / 'samples' / 'latest.png'}")
+
+
+@gan_app.command("sample")
+def gan_sample(
+    ckpt: Path = typer.Argument(..., help="Run folder or checkpoint (.safetensors)."),
+    n: int = typer.Option(64, help="Number of designs."),
+    seed: int = typer.Option(0, help="Same seed, same designs."),
+    out: Path = typer.Option(Path("samples"), help="Folder for grid.png, one PNG per design and z.npy."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+):
+    """Generate new designs.
+
+    Example: modiste gan sample runs/gan/a --n 64 --seed 0 --out samples/
+    """
+    from modiste.gan import GAN
+
+    result = GAN.load(ckpt, device=device).sample(n, seed=seed)
+    typer.echo(f"wrote {len(result)} designs to {result.save(out)}")
+
+
+@gan_app.command("interpolate")
+def gan_interpolate(
+    ckpt: Path = typer.Argument(..., help="Run folder or checkpoint."),
+    seed_a: int = typer.Option(1, help="Seed of the first design."),
+    seed_b: int = typer.Option(2, help="Seed of the last design."),
+    steps: int = typer.Option(8, help="Images in the strip."),
+    method: str = typer.Option("slerp", help="slerp or lerp."),
+    out: Path = typer.Option(Path("interpolation.png"), help="Strip PNG."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+):
+    """Walk the latent space from one design to another.
+
+    Example: modiste gan interpolate runs/gan/a --seed-a 1 --seed-b 2 --steps 8 --out strip.png
+    """
+    from modiste.gan import GAN
+
+    strip = GAN.load(ckpt, device=device).interpolate(seed_a, seed_b, steps=steps, method=method)
+    typer.echo(f"wrote {strip.plot(out, scale=2)}")
+
+
+@gan_app.command("eval")
+def gan_eval(
+    ckpt: Path = typer.Argument(..., help="Run folder or checkpoint."),
+    data: Path = typer.Argument(..., help="Real images to compare with."),
+    n: int = typer.Option(2000, help="Generated (and at most real) images."),
+    features: Optional[Path] = typer.Option(None, help="Feature-network checkpoint [train one on DATA]."),
+    seed: int = typer.Option(0, help="Seed of the generated set."),
+    out: Optional[Path] = typer.Option(None, help="Write the report as JSON here [RUN/eval/quality.json]."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+):
+    """Fréchet distance, KID and precision/recall in a feature network's space.
+
+    The default feature network is trained by modiste on DATA: numbers compare runs on the
+    same data, not with published Inception FIDs.
+
+    Example: modiste gan eval runs/gan/a data/cat --n 2000
+    """
+    from modiste.gan import GAN
+
+    gan = GAN.load(ckpt, device=device)
+    report = gan.evaluate(data, n=n, features=features, seed=seed)
+    path = report.save(out or gan._run_dir() / "eval" / "quality.json")
+    typer.echo(f"{report}\nwrote {path}")
+
+
+@app.command("models")
+def models(pattern: str = typer.Argument("*", help="Glob over registered names.")):
+    """List the registered model architectures.
+
+    Example: modiste models 'dcgan*'
+    """
+    from modiste.nn.registry import list_models
+
+    for name in list_models(pattern):
+        typer.echo(name)
+
+
+@app.command("demo")
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), help="Folder for the demo's data, runs and index.html."),
+    minutes: float = typer.Option(4.0, help="Training-time cap for the GAN part."),
+    seed: int = typer.Option(0, help="Seed for data and training."),
+):
+    """Run every capability on built-in synthetic data and write one HTML page.
+
+    Example: modiste demo --out runs/demo
+    """
+    from modiste.demo import run_demo
+
+    page = run_demo(out, gan_minutes=minutes, seed=seed)
+    typer.echo(f"open {page}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

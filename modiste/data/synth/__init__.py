@@ -1,0 +1,46 @@
+"""Procedural fashion images: garments, prints, figures and the built-in synthetic catalog.
+
+Pieces compose: sample a ``GarmentSpec`` and a ``Body``, choose a ``Frame`` (head units ->
+pixels), paint figures and garments on a ``Canvas``. ``catalog()`` does exactly that for
+product shots; street scenes and detail shots can reuse the same pieces at other frames.
+"""
+from modiste.data.synth.body import Body, Frame, sample_body
+from modiste.data.synth.canvas import Canvas, supersample_for
+from modiste.data.synth.catalog import ATTRIBUTES, COLUMNS, SYNTH_VERSION, Catalog, catalog, render_item
+from modiste.data.synth.figures import FIGURES, FigureSpec, draw_figure, figure_bounds, paint_figure, sample_figure
+from modiste.data.synth.garments import garment_shape
+from modiste.data.synth.spec import CATEGORIES, GROUPS, GarmentSpec, Style, sample_spec
+from modiste.data.synth.paint import draw_garment, paint_garment
+from modiste.data.synth.palette import COLOURS
+from modiste.data.synth.patterns import PATTERNS, fill_pattern
+
+__all__ = [
+    "ATTRIBUTES",
+    "CATEGORIES",
+    "COLOURS",
+    "COLUMNS",
+    "FIGURES",
+    "GROUPS",
+    "PATTERNS",
+    "SYNTH_VERSION",
+    "Body",
+    "Canvas",
+    "Catalog",
+    "FigureSpec",
+    "Frame",
+    "GarmentSpec",
+    "Style",
+    "catalog",
+    "draw_figure",
+    "draw_garment",
+    "figure_bounds",
+    "fill_pattern",
+    "garment_shape",
+    "paint_figure",
+    "paint_garment",
+    "render_item",
+    "sample_body",
+    "sample_figure",
+    "sample_spec",
+    "supersample_for",
+]
