@@ -159,7 +159,7 @@ def gan_eval(
 
     gan = GAN.load(ckpt, device=device)
     report = gan.evaluate(data, n=n, features=features, seed=seed)
-    path = report.save(out or gan._run_dir() / "eval" / "quality.json")
+    path = report.save(out or gan.run_dir / "eval" / "quality.json")
     typer.echo(f"{report}\nwrote {path}")
 
 

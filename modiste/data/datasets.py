@@ -11,7 +11,7 @@ from typing import Iterable, Sequence
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
-from tqdm.auto import tqdm
+from modiste.progress import progress_bar
 
 from modiste.data.images import (
     IMAGE_EXTENSIONS,
@@ -397,7 +397,7 @@ def scan(
     out: torch.Tensor | None = None  # allocated once the image size is known: no 2x peak from cat
     indices: list[torch.Tensor] = []
     n = 0
-    with tqdm(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(dataset), desc=desc, unit="img", disable=not progress) as bar:
         for batch in loader:
             skips.record(batch.bad)
             if len(batch):

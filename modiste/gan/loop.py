@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from modiste.progress import progress_bar
 
 from modiste import __version__
 from modiste.data import ImagePolicy, open_dataset, scan
@@ -173,7 +173,9 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
         meta["optim"] = {"G": meta_g, "D": meta_d}
         checkpoint.save_models(path, {"G": G, "D": D, "G_ema": G_ema}, meta, extra={**opt_g, **opt_d})
 
-    def tick(stats: torch.Tensor, steps_in_tick: int, seconds: float) -> None:
+    last_plot = [float("-inf")]
+
+    def tick(stats: torch.Tensor, steps_in_tick: int, seconds: float, final: bool) -> None:
         loss_D, loss_G, d_real, d_fake = (stats / max(steps_in_tick, 1)).tolist()
         record = {
             "step": step, "kimg": round(step * cfg.batch / 1000, 3), "epoch": round(step / steps_per_epoch, 3),
@@ -189,8 +191,10 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
         save_png(grid, run.samples / f"step-{step:07d}.png")
         save_png(grid, run.samples / "latest.png")
         run.log(record)  # log before the checkpoint: a resume drops lines past the checkpoint's step
-        plot_curves(run.metrics(), run.path / "loss.png",
-                    [("losses", ("loss_D", "loss_G")), ("D outputs (sigmoid)", ("D_real", "D_fake"))])
+        if final or time.monotonic() - last_plot[0] > 30:  # drawing costs ~0.5 s: not on every short tick
+            plot_curves(run.metrics(), run.path / "loss.png",
+                        [("losses", ("loss_D", "loss_G")), ("D outputs (sigmoid)", ("D_real", "D_fake"))])
+            last_plot[0] = time.monotonic()
         save_checkpoint(run.latest)
         if cfg.snapshot_ticks and (step // tick_steps) % cfg.snapshot_ticks == 0 and step % tick_steps == 0:
             save_checkpoint(run.checkpoints / f"step-{step:07d}.safetensors")
@@ -198,7 +202,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
             bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", img_s=f"{record['images_per_s']:.0f}")
 
     # ---- the loop -----------------------------------------------------------------------------------
-    bar = tqdm(total=total_steps, initial=step, unit="step", desc="gan", disable=not (progress and world.is_main))
+    bar = progress_bar(total=total_steps, initial=step, unit="step", desc="gan", disable=not (progress and world.is_main))
     stats = torch.zeros(4, device=device)
     steps_in_tick, tick_start, started = 0, time.perf_counter(), time.monotonic()
     perm, perm_epoch = None, -1
@@ -226,7 +230,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
             stopped = agree(stop.requested or out_of_time, world, device)
             done = stopped or (total_steps is not None and step >= total_steps)
             if step % tick_steps == 0 or done:
-                tick(stats, steps_in_tick, time.perf_counter() - tick_start)
+                tick(stats, steps_in_tick, time.perf_counter() - tick_start, final=done)
                 stats.zero_()
                 steps_in_tick, tick_start = 0, time.perf_counter()
             if stopped:

@@ -127,16 +127,18 @@ class GAN:
         real, idx, _ = scan(dataset, progress=progress, num_workers=workers)
         if features is None:
             key = hashlib.sha1(f"{Path(data).resolve()}|{self.size}|{resize}".encode()).hexdigest()[:10]
-            features = self._run_dir() / "eval" / f"features-{key}.safetensors"
+            features = self.run_dir / "eval" / f"features-{key}.safetensors"
             if not Path(features).exists():
-                labels = torch.tensor([dataset.records[int(i)].label if dataset.records[int(i)].label is not None else -1
-                                       for i in idx])
+                all_labels = dataset.labels
+                labels = torch.tensor([-1 if all_labels[i] is None else all_labels[i] for i in idx.tolist()])
                 net = train_feature_net(real, labels, class_names=dataset.classes, device=self.device, progress=progress)
                 save_feature_net(net, features)
         net = load_feature_net(features, device=self.device)
         return evaluate_generator(lambda k, s: self.generate(self.latents(k, s)), real, net,
                                   features_path=str(features), n=n, seed=seed, device=self.device)
 
-    def _run_dir(self) -> Path:
+    @property
+    def run_dir(self) -> Path:
+        """The run folder of the checkpoint (or the checkpoint's folder when it stands alone)."""
         assert self.path is not None
         return self.path.parent.parent if self.path.parent.name == "checkpoints" else self.path.parent

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from modiste.progress import progress_bar
 
 from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
@@ -33,7 +33,7 @@ def _rotate_batch(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 
 
 def train_feature_net(images: torch.Tensor, labels: torch.Tensor | None = None, *, class_names: list[str] | None = None,
-                      epochs: int = 10, batch: int = 64, width: int = 32, lr: float = 2e-3, seed: int = 0,
+                      epochs: int = 6, batch: int = 64, width: int = 32, lr: float = 2e-3, seed: int = 0,
                       device: str | torch.device = "cpu", progress: bool = True) -> torch.nn.Module:
     """Train on uint8 (N, 3, H, W) images; labels (N,) of class ids, or None for the rotation task."""
     task = "classes" if labels is not None and int(labels.max()) > 0 else "rotation"
@@ -41,7 +41,7 @@ def train_feature_net(images: torch.Tensor, labels: torch.Tensor | None = None, 
     num_classes = int(labels.max()) + 1 if task == "classes" else (4 if square else 2)
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = create_model("feature_net", num_classes=num_classes, width=width).to(device)
+    net = create_model("feature_net", num_classes=num_classes, width=width).to(device, memory_format=torch.channels_last)
     n = images.shape[0]
     order = torch.randperm(n, generator=g)
     n_val = max(1, n // 10)
@@ -51,7 +51,7 @@ def train_feature_net(images: torch.Tensor, labels: torch.Tensor | None = None, 
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=max(steps, 1))
 
     def batch_of(idx: torch.Tensor, augment: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        x = _to_float(images[idx]).to(device)
+        x = _to_float(images[idx]).to(device).contiguous(memory_format=torch.channels_last)
         if task == "rotation":
             y = torch.randint(0, num_classes, (len(idx),), generator=g)
             x = _rotate_batch(x, y if square else y * 2)
@@ -63,7 +63,7 @@ def train_feature_net(images: torch.Tensor, labels: torch.Tensor | None = None, 
         return x, y.to(device)
 
     net.train()
-    bar = tqdm(total=steps, desc=f"feature net ({task})", disable=not progress, leave=False)
+    bar = progress_bar(total=steps, desc=f"feature net ({task})", disable=not progress, leave=False)
     for _ in range(epochs):
         perm = tr[torch.randperm(len(tr), generator=g)]
         for i in range(0, len(perm) - batch + 1, batch):

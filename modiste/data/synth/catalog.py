@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from tqdm.auto import tqdm
+from modiste.progress import progress_bar
 
 from modiste.data.synth.body import Body, Bounds, Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
@@ -138,7 +138,7 @@ def catalog(
     (root / "images").mkdir(parents=True, exist_ok=True)
     job = functools.partial(_write_item, str(root), int(seed), int(size))
     workers = _resolve_workers(workers, n)
-    bar = functools.partial(tqdm, total=n, disable=not progress, desc="synth catalog", unit="img")
+    bar = functools.partial(progress_bar, total=n, disable=not progress, desc="synth catalog", unit="img")
     if workers == 1:
         records = list(bar(map(job, range(n))))
     else:
