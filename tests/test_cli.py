@@ -62,6 +62,9 @@ def test_data_check_reports_bad_files(tmp_path):
 
     Image.new("RGB", (40, 60), "red").save(tmp_path / "a.png")
     (tmp_path / "b.jpg").write_text("not an image")
-    result = runner.invoke(app, ["data", "check", str(tmp_path), "--workers", "0"])
+    from modiste.data import BadImageWarning
+
+    with pytest.warns(BadImageWarning, match="b.jpg: not an image"):
+        result = runner.invoke(app, ["data", "check", str(tmp_path), "--workers", "0"])
     assert result.exit_code == 0, result.output
     assert "1 usable of 2" in result.output and "b.jpg" in result.output
