@@ -1,6 +1,7 @@
 """The ``modiste`` command line: a thin layer that parses, calls the Python API and prints."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
@@ -98,6 +99,10 @@ def gan_train(
                       amp=amp)
     gan = GAN.train(data, out=out, resume=resume, **settings)
     typer.echo(f"{gan}\nsamples: {Path(out) / 'samples' / 'latest.png'}")
+    summary = json.loads((Path(out) / "summary.json").read_text())
+    if summary["stop_reason"] != "budget":
+        typer.echo(f"stopped early ({summary['stop_reason']}) at step {summary['steps']}; "
+                   f"continue with: modiste gan train --out {out} --resume")
 
 
 @gan_app.command("sample")

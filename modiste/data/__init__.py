@@ -1,18 +1,6 @@
 """Reading image files: one safe opener and the datasets built on it."""
-from modiste.data.datasets import (
-    Batch,
-    BadSample,
-    CSVManifest,
-    ImageDataset,
-    ImageFolder,
-    ImageRecord,
-    Sample,
-    SkipLog,
-    collate,
-    make_loader,
-    open_dataset,
-    scan,
-)
+from modiste.data.datasets import BadSample, CSVManifest, ImageDataset, ImageFolder, ImageRecord, Sample, open_dataset
+from modiste.data.loading import Batch, SkipLog, collate, make_loader, scan
 from modiste.data.images import (
     IMAGE_EXTENSIONS,
     BadImageError,

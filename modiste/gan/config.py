@@ -24,7 +24,7 @@ class GANConfig:
     beta2: float = 0.999
     epochs: float | None = 25           # budget in passes over the data ...
     kimg: float | None = None           # ... or in thousands of real images shown (overrides epochs)
-    minutes: float | None = None        # optional wall-clock cap; a checkpoint is written when it is reached
+    minutes: float | None = None        # optional wall-clock cap on this invocation (a resume starts a new one)
     seed: int = 0                       # model init, data order, z and augmentation all derive from it
     small_data: bool | None = None      # DiffAugment on real and fake; None = on below 30k images
     augment: str = "color,translation,cutout"   # DiffAugment policy (Zhao et al. 2020)

@@ -198,15 +198,14 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
         save_checkpoint(run.latest)
         if cfg.snapshot_ticks and (step // tick_steps) % cfg.snapshot_ticks == 0 and step % tick_steps == 0:
             save_checkpoint(run.checkpoints / f"step-{step:07d}.safetensors")
-        if bar is not None:
-            bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", img_s=f"{record['images_per_s']:.0f}")
+        bar.set_postfix(loss_D=f"{loss_D:.3f}", loss_G=f"{loss_G:.3f}", img_s=f"{record['images_per_s']:.0f}")
 
     # ---- the loop -----------------------------------------------------------------------------------
     bar = progress_bar(total=total_steps, initial=step, unit="step", desc="gan", disable=not (progress and world.is_main))
     stats = torch.zeros(4, device=device)
     steps_in_tick, tick_start, started = 0, time.perf_counter(), time.monotonic()
     perm, perm_epoch = None, -1
-    stopped = False
+    stopped, out_of_time = False, False
     with GracefulStop() as stop:
         while total_steps is None or step < total_steps:
             epoch, pos = divmod(step, steps_per_epoch)
@@ -238,7 +237,8 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
     bar.close()
     run.write_summary({
         "steps": step, "images_seen": step * cfg.batch, "epochs": round(step / steps_per_epoch, 3),
-        "stopped_early": stopped, "minutes": round((time.monotonic() - started) / 60, 2),
+        "stopped_early": stopped, "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
+        "minutes": round((time.monotonic() - started) / 60, 2),
         "data": data_info, "modiste_version": __version__,
     })
     barrier(world)

@@ -106,7 +106,7 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tiny_catalog, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err.decode()[-2000:]
     summary = json.loads((run / "summary.json").read_text())
-    assert summary["stopped_early"] is True
+    assert summary["stopped_early"] is True and summary["stop_reason"] == "signal"
     assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == summary["steps"]
 
 
@@ -137,3 +137,10 @@ def test_torchrun_two_cpu_processes(tiny_catalog, tmp_path):
     meta = json.loads((run / "checkpoints" / "latest.json").read_text())
     assert meta["step"] == 10 and meta["images_seen"] == 80
     assert GAN.load(run).sample(4, seed=0).images.shape == (4, 3, 32, 32)
+
+
+def test_minutes_cap_stops_with_a_checkpoint(tiny_catalog, tmp_path):
+    GAN.train(tiny_catalog.csv, out=tmp_path / "run", kimg=10, minutes=1e-6, progress=False, **TINY)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["stop_reason"] == "minutes" and summary["steps"] == 1
+    assert json.loads((tmp_path / "run" / "checkpoints" / "latest.json").read_text())["step"] == 1
