@@ -158,7 +158,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         for name, net in (("G", G), ("D", D), ("G_ema", G_ema)):
-            net.load_state_dict({k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")})
+            net.load_state_dict(checkpoint.strip_prefix(tensors, name))
         load_optimizer(opt_G, tensors, meta["optim"]["G"], "optim.G")
         load_optimizer(opt_D, tensors, meta["optim"]["D"], "optim.D")
         step = meta["step"]

@@ -54,7 +54,7 @@ class GAN:
         """Load from a run folder or a checkpoint file (the EMA generator is used for sampling)."""
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         path = checkpoint.resolve(path)
-        _, meta = checkpoint.read(path, prefix="\0")
+        meta = checkpoint.read_meta(path)
         if meta.get("kind") != "gan":
             raise ValueError(f"{path}: not a GAN checkpoint (kind={meta.get('kind')!r})")
         names = meta["models"]

@@ -54,18 +54,31 @@ def save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[s
     return path
 
 
+def strip_prefix(tensors: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors under ``prefix.``, with the prefix removed (one model's state dict)."""
+    head = prefix + "."
+    return {k[len(head) :]: v for k, v in tensors.items() if k.startswith(head)}
+
+
+def read_meta(path: str | os.PathLike) -> dict[str, Any]:
+    """The description alone, without loading any tensor."""
+    return _load(path, tensors=False)[1]
+
+
 def read(path: str | os.PathLike, *, prefix: str | None = None, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read tensors (optionally only those under ``prefix.``, with the prefix stripped) and the description."""
+    tensors, meta = _load(path, tensors=True, device=device)
+    return (strip_prefix(tensors, prefix) if prefix is not None else tensors), meta
+
+
+def _load(path: str | os.PathLike, *, tensors: bool, device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     path = resolve(path)
-    tensors: dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {}
     try:
         with safe_open(str(path), framework="pt", device=str(device)) as f:
             header = f.metadata() or {}
-            for key in f.keys():
-                if prefix is None:
-                    tensors[key] = f.get_tensor(key)
-                elif key.startswith(prefix + "."):
-                    tensors[key[len(prefix) + 1 :]] = f.get_tensor(key)
+            if tensors:
+                out = {key: f.get_tensor(key) for key in f.keys()}
     except Exception as e:  # safetensors raises several kinds for a damaged file
         raise ValueError(f"{path}: not a readable safetensors checkpoint ({e})") from e
     if _META_KEY in header:
@@ -74,7 +87,7 @@ def read(path: str | os.PathLike, *, prefix: str | None = None, device: str | to
         meta = json.loads(path.with_suffix(".json").read_text())
     else:
         meta = {}
-    return tensors, meta
+    return out, meta
 
 
 def model_tensors(model: nn.Module, name: str) -> dict[str, torch.Tensor]:
@@ -99,7 +112,7 @@ def save_model(path: str | os.PathLike, model: nn.Module, **meta: Any) -> Path:
 
 def load_model(path: str | os.PathLike, name: str | None = None, *, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a model from a checkpoint alone (architecture + kwargs from its description)."""
-    _, meta = read(path, prefix="\0")  # description only
+    meta = read_meta(path)
     specs = meta.get("models") or {}
     if not specs:
         raise ValueError(f"{resolve(path)}: the checkpoint does not describe any model")
@@ -124,6 +137,6 @@ def load_state_into(model: nn.Module, path: str | os.PathLike, name: str | None 
     if name is None and len(names) == 1:
         name = names[0]
     if name is not None:
-        tensors = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        tensors = strip_prefix(tensors, name)
     model.load_state_dict(tensors)
     return model
