@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from modiste.cli_latent import latent_app
+
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="modiste: a deep-learning workshop for fashion item images.")
 synth_app = typer.Typer(no_args_is_help=True, help="Built-in synthetic fashion data.")
@@ -15,6 +17,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Inspect image folders and man
 app.add_typer(synth_app, name="synth")
 app.add_typer(gan_app, name="gan")
 app.add_typer(data_app, name="data")
+app.add_typer(latent_app, name="latent")
 
 
 def _given(**kwargs) -> dict:

@@ -40,7 +40,9 @@ def sample_prior(n: int, dim: int, prior: str, *, generator: torch.Generator | N
                  device: torch.device | str = "cpu") -> torch.Tensor:
     if prior == "uniform":
         return torch.rand(n, dim, generator=generator, device=device) * 2 - 1
-    return torch.randn(n, dim, generator=generator, device=device)
+    if prior == "normal":
+        return torch.randn(n, dim, generator=generator, device=device)
+    raise ValueError(f"unknown prior {prior!r}; choose 'normal' or 'uniform'")
 
 
 def step_seed(seed: int, rank: int, step: int) -> int:

@@ -12,6 +12,7 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "upconv_g": dict(size=32, latent_dim=16, width=8),
     "upconv_d": dict(size=32, width=8),
     "feature_net": dict(num_classes=5, width=8, feature_dim=16),
+    "latent_encoder": dict(size=32, latent_dim=16, width=8),
 }
 
 
@@ -29,6 +30,8 @@ def loss_of(name: str, out: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(out, target.expand_as(out))
     if name.endswith("_d"):
         return F.binary_cross_entropy_with_logits(out, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    if name == "latent_encoder":
+        return F.mse_loss(out, torch.linspace(-1, 1, out.shape[1]).expand_as(out))
     return F.cross_entropy(out, torch.tensor([0, 1, 2, 3]))
 
 
@@ -45,6 +48,8 @@ def test_shapes_and_range(name):
         assert out.min() >= -1 and out.max() <= 1
     elif name.endswith("_d"):
         assert out.shape == (4,)
+    elif name == "latent_encoder":
+        assert out.shape == (4, 16)
     else:
         assert out.shape == (4, 5)
         assert model.features(make_input(name)).shape == (4, 16)
@@ -58,6 +63,8 @@ def test_gan_pairs_at_every_size(arch, size):
     x = G(torch.randn(2, 8))
     assert x.shape == (2, 3, size, size)
     assert D(x).shape == (2,)
+    E = create_model("latent_encoder", size=size, latent_dim=8, width=4)
+    assert E(x).shape == (2, 8)
 
 
 def test_unsupported_size_is_a_clear_error():
