@@ -76,7 +76,7 @@ def invert(
                         **_settings(steps=steps, lr=lr, pixel_weight=pixel_weight, feature_weight=feature_weight,
                                     prior_weight=prior_weight, batch=batch))
     path = inv.save(out)
-    typer.echo(f"{inv}  (skipped {inv.info['skipped']['count']})\nwrote {path} and {path.with_suffix('.png')}")
+    typer.echo(f"{inv}  (skipped {inv.info['skipped']['skipped']})\nwrote {path} and {path.with_suffix('.png')}")
 
 
 def _codes(ckpt, image, seed, latents, where, limit, encoder, steps):

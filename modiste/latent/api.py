@@ -69,8 +69,12 @@ def codes(gan, *, image: PathLike | None = None, seed: int | None = None, latent
     if vec.dim != gan.latent_dim:
         raise ValueError(f"{latents}: {vec.dim}-d vectors, but the generator takes {gan.latent_dim}-d codes")
     if where:
-        column, _, value = where.partition("=")
+        column, eq, value = where.partition("=")
+        if not eq:
+            raise ValueError(f"where must read COLUMN=VALUE, not {where!r}")
         vec = vec.where(column, value)
+        if not len(vec):
+            raise ValueError(f"{latents}: no item has {column}={value}")
     if limit is not None:
         vec = vec.subset(np.arange(min(limit, len(vec))))
     return torch.from_numpy(vec.vectors), vec.paths

@@ -71,6 +71,8 @@ def between(gan, z_a: torch.Tensor, z_b: torch.Tensor, *, steps: int = 5, method
     """From design a to design b in ``steps`` (odd, so the middle one is the midpoint of the two)."""
     if steps < 3 or steps % 2 == 0:
         raise ValueError(f"steps must be odd and at least 3 (the middle is the midpoint), not {steps}")
+    if method not in ("slerp", "lerp"):
+        raise ValueError(f"method must be 'slerp' or 'lerp', not {method!r}")
     t = torch.linspace(0, 1, steps)
     a, b = z_a.flatten().float(), z_b.flatten().float()
     z = slerp(a, b, t) if method == "slerp" else torch.lerp(a[None], b[None], t[:, None])

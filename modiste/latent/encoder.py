@@ -138,7 +138,7 @@ def train_encoder(cfg: EncoderConfig, *, resume: bool = False, progress: bool = 
                 x = torch.cat([x_gen, x_real])
             z_hat = E(x)  # one pass: BatchNorm sees the mixed batch it will be used on
             y = G(z_hat)
-            latent_loss = F.mse_loss(z_hat[:n_gen], z)
+            latent_loss = F.mse_loss(z_hat[:n_gen], z) if n_gen else z_hat.new_zeros(())  # empty mean is NaN
             pixel = (y - x).pow(2).mean(dim=(1, 2, 3))
             loss = cfg.latent_weight * latent_loss + cfg.pixel_weight * pixel.mean()
             if n_real:

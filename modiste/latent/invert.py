@@ -8,6 +8,7 @@ mode, so every image's code is optimised independently of the rest of its batch.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import os
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from modiste.gan.loop import sample_prior
 from modiste.io import atomic_write_json, atomic_write_text
 from modiste.latent.vectors import Vectors
 from modiste.metrics.ssim import ssim
@@ -33,7 +35,7 @@ class InversionSettings:
     feature_weight: float = 0.5  # discriminator-feature distance, each layer normalised by its energy
     prior_weight: float = 0.05  # keeps |z|^2 / dim near 1 (normal prior) or z inside [-1, 1] (uniform)
     batch: int = 64
-    seed: int = 0  # start codes when there is no encoder
+    seed: int = 0  # start codes when there is no encoder: those of GAN.latents(n, seed)
 
 
 class DiscriminatorFeatures(nn.Module):
@@ -149,7 +151,7 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
     Keyword overrides are InversionSettings fields (``steps=50``, ``feature_weight=0``...). Without
     ``D`` the feature term is dropped; without ``encoder`` the optimisation starts from random codes.
     """
-    s = settings or InversionSettings()
+    s = dataclasses.replace(settings) if settings is not None else InversionSettings()  # the caller's stays as given
     for k, v in overrides.items():
         if not hasattr(s, k):
             raise TypeError(f"unknown inversion setting {k!r}")
@@ -164,17 +166,20 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
         encoder.eval().requires_grad_(False)
     n = images.shape[0]
     zs, recs, mses, ssims = [], [], [], []
-    gen = torch.Generator().manual_seed(s.seed)
+    starts = None
+    if encoder is None:
+        # row by row, as GAN.latents draws them: image i starts from the same code whatever the batch size
+        # (torch's vectorised sampler gives other numbers for another tensor size)
+        gen = torch.Generator().manual_seed(s.seed)
+        rows = [sample_prior(1, latent_dim, prior, generator=gen) for _ in range(n)]
+        starts = torch.cat(rows) if rows else torch.empty(0, latent_dim)
     with progress_bar(total=n, desc="inverting", unit="img", disable=not progress) as bar:
         for i in range(0, n, s.batch):
             x = images[i : i + s.batch].to(device)
             x = x.float().div(127.5).sub(1) if x.dtype == torch.uint8 else x.float()
             with torch.no_grad():
-                if encoder is not None:
-                    z0 = encoder(x)
-                else:
-                    z0 = torch.randn(x.shape[0], latent_dim, generator=gen).to(device)
-                    z0 = z0.clamp(-1, 1) if prior == "uniform" else z0
+                z0 = encoder(x) if starts is None else starts[i : i + s.batch].to(device)
+                z0 = z0.clamp(-1, 1) if prior == "uniform" else z0  # an encoder may guess outside the support
                 target_feats = feats(x) if feats is not None else None
             z = z0.clone().requires_grad_(True)
             opt = torch.optim.Adam([z], lr=s.lr, betas=(0.9, 0.999))

@@ -59,8 +59,8 @@ class Vectors:
 
     def subset(self, index: Sequence[int] | np.ndarray) -> "Vectors":
         idx = np.asarray(index)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
+        # an empty list arrives as float64, which numpy refuses as an index
+        idx = np.flatnonzero(idx) if idx.dtype == bool else idx.astype(np.int64, copy=False)
         return Vectors(self.vectors[idx], [self.paths[i] for i in idx],
                        {k: [v[i] for i in idx] for k, v in self.columns.items()}, dict(self.meta))
 
@@ -73,24 +73,26 @@ class Vectors:
         """Add the columns of a CSV whose ``path_column`` names the same files (matched by resolved path,
         then by file name); items the CSV does not list get "" in the new columns."""
         csv_path = Path(csv_path)
-        with open(csv_path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-        if rows and path_column not in rows[0]:
-            raise ValueError(f"{csv_path}: no {path_column!r} column (columns: {', '.join(rows[0])})")
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets write a BOM
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = list(reader.fieldnames or [])
+        if path_column not in header:
+            raise ValueError(f"{csv_path}: no {path_column!r} column (columns: {', '.join(header) or 'none'})")
         by_path, by_name = {}, {}
         for row in rows:
             p = Path(row[path_column])
             p = p if p.is_absolute() else csv_path.parent / p
             by_path[str(p.resolve())] = row
             by_name.setdefault(p.name, row)
-        names = [k for k in (rows[0] if rows else {}) if k != path_column]
+        names = [k for k in header if k != path_column]
         cols = {k: list(v) for k, v in self.columns.items()}
         for k in names:
             cols[k] = []
         for p in self.paths:
             row = by_path.get(str(Path(p).resolve())) or by_name.get(Path(p).name) or {}
             for k in names:
-                cols[k].append(row.get(k, ""))
+                cols[k].append(row.get(k) or "")  # None where a row is shorter than the header
         return Vectors(self.vectors, self.paths, cols, dict(self.meta))
 
     # ---- files --------------------------------------------------------------------------------------
@@ -110,14 +112,20 @@ class Vectors:
         if not path.exists():
             raise FileNotFoundError(f"{path}: no such vectors file")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            z = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # EOFError: an empty file
+            raise ValueError(f"{path}: not a modiste vectors file ({e})") from e
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a bare .npy array has no paths or columns
+            raise ValueError(f"{path}: not a modiste vectors file (a single array, not an .npz archive)")
+        try:
+            with z:
                 vectors = z["vectors"]
                 paths = z["paths"].tolist() if "paths" in z else [f"item{i}" for i in range(len(vectors))]
                 meta = json.loads(str(z["meta"])) if "meta" in z else {}
                 cols = {k[len(_COL):]: z[k].tolist() for k in z.files if k.startswith(_COL)}
-        except (ValueError, KeyError, OSError) as e:
+            return cls(vectors, paths, cols, meta)
+        except (ValueError, KeyError, OSError, TypeError) as e:
             raise ValueError(f"{path}: not a modiste vectors file ({e})") from e
-        return cls(vectors, paths, cols, meta)
 
     def __repr__(self) -> str:
         cols = ", ".join(self.columns) or "none"

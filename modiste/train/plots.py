@@ -23,7 +23,8 @@ def plot_curves(rows: list[dict], out: str | Path, panels: Sequence[tuple[str, S
         ax.set_title(title)
         ax.set_xlabel(x)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:  # a panel with nothing logged yet (no held-out images) has no legend to draw
+            ax.legend(fontsize=8)
     fig.tight_layout()
     out = Path(out)
     with atomic_path(out) as tmp:

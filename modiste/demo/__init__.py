@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from modiste.demo.latent import latent_section
 from modiste.report import Report
 
 # The demo trains at 64 px with half-width networks (~4x cheaper than the paper's widths), batch 32
@@ -24,7 +25,7 @@ DEMO_GAN = dict(size=64, g_width=32, d_width=32, batch=32, kimg=60, tick_kimg=6,
 
 
 def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 4.0, seed: int = 0, n_catalog: int = 2000,
-             gan_settings: dict | None = None, progress: bool = True) -> Path:
+             gan_settings: dict | None = None, latent_settings: dict | None = None, progress: bool = True) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out / "index.html", "modiste demo",
@@ -43,7 +44,8 @@ def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 4.0, seed: i
     cat = timed("synthetic catalog", _catalog_section, report, out, n_catalog, seed, progress)
     timed("safe image loading", _loading_section, report, out, cat)
     settings = {**DEMO_GAN, **(gan_settings or {}), "minutes": gan_minutes, "seed": seed}
-    timed("design generation (GAN)", _gan_section, report, out, cat, settings, progress)
+    gan = timed("design generation (GAN)", _gan_section, report, out, cat, settings, progress)
+    timed("latent space", latent_section, report, out, cat, gan, latent_settings or {}, progress)
     return report.write()
 
 
@@ -138,3 +140,4 @@ def _gan_section(report: Report, out: Path, cat, settings: dict, progress: bool)
                      ["metric", "generated vs real", "real vs real (two halves)"],
                      [("FD", quality.fd, ref["fd"]), ("KID", quality.kid, ref["kid"]),
                       ("precision", quality.precision, ref["precision"]), ("recall", quality.recall, ref["recall"])]))
+    return gan
