@@ -50,3 +50,19 @@ def append_jsonl(path: str | os.PathLike, record: dict) -> None:
     """Append one JSON line; a line is written with a single write call so readers never see half."""
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def read_format_json(path: str | os.PathLike, fmt: str, what: str, version: int = 1) -> dict:
+    """Read a modiste JSON file tagged ``"format": fmt``; clear errors naming the file otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such {what} file")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not a modiste {what} file (not JSON: {e})") from e
+    if not isinstance(d, dict) or d.get("format") != fmt:
+        raise ValueError(f"{path}: not a modiste {what} file (no \"format\": \"{fmt}\")")
+    if d.get("version", 1) > version:
+        raise ValueError(f"{path}: {what} file version {d['version']} is newer than this modiste reads ({version})")
+    return d

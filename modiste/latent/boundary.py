@@ -8,7 +8,6 @@ those attributes alone, as InterFaceGAN's conditional manipulation does.
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from modiste.io import atomic_write_json
+from modiste.io import atomic_write_json, read_format_json
 from modiste.latent.directions import move_along
 from modiste.latent.vectors import Vectors
 
@@ -102,18 +101,12 @@ class Boundary:
                 raise ValueError(f"cannot condition a {self.dim}-D boundary on a {o.dim}-D one ({o.name})")
         basis: list[tuple[np.ndarray, float]] = []  # orthonormal (normal, offset) pairs spanning the others
         for o in others:
-            v, c = o.normal.copy(), o.offset
-            for q, qc in basis:
-                a = float(v @ q)
-                v, c = v - a * q, c - a * qc
+            v, c = _project_out(o.normal, o.offset, basis)
             norm = float(np.linalg.norm(v))
             if norm < _DEGENERATE:
                 raise ValueError(f"the boundaries to condition on are parallel ({', '.join(x.name for x in others)})")
             basis.append((v / norm, c / norm))
-        n, b = self.normal.copy(), self.offset
-        for q, qc in basis:
-            a = float(n @ q)
-            n, b = n - a * q, b - a * qc
+        n, b = _project_out(self.normal, self.offset, basis)
         norm = float(np.linalg.norm(n))
         if norm < _DEGENERATE:
             raise ValueError(f"{self.name} is parallel to the span of the boundaries it is conditioned on; "
@@ -134,17 +127,7 @@ class Boundary:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Boundary":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such boundary file")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a modiste boundary file (not JSON: {e})") from e
-        if not isinstance(d, dict) or d.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a modiste boundary file (no \"format\": \"{_FORMAT}\")")
-        if d.get("version", 1) > 1:
-            raise ValueError(f"{path}: boundary file version {d['version']} is newer than this modiste reads (1)")
+        d = read_format_json(path, _FORMAT, "boundary")
         try:
             return cls(np.asarray(d["normal"], dtype=np.float64), float(d["offset"]), d.get("pos", "pos"),
                        d.get("neg", "neg"), _float(d.get("accuracy")), _float(d.get("accuracy_std")),
@@ -157,6 +140,14 @@ class Boundary:
         cond = f", conditioned on {', '.join(self.conditioned_on)}" if self.conditioned_on else ""
         return (f"Boundary({self.name}, dim={self.dim}, accuracy={self.accuracy:.3f}±{self.accuracy_std:.3f}, "
                 f"n={self.n_pos}+{self.n_neg}, space={self.space or '?'}{cond})")
+
+
+def _project_out(v: np.ndarray, c: float, basis: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, float]:
+    """Remove from the affine function (v, c) its components along each orthonormal (q, qc) of ``basis``."""
+    for q, qc in basis:
+        a = float(v @ q)
+        v, c = v - a * q, c - a * qc
+    return v, c
 
 
 def _num(x: float) -> float | None:

@@ -6,7 +6,6 @@ each explains and the spread of the codes along it, so edits can be given in sta
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 from torch import nn
 
 from modiste.gan.loop import sample_prior
-from modiste.io import atomic_write_json
+from modiste.io import atomic_write_json, read_format_json
 
 _FORMAT = "modiste.directions"
 _ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.PReLU, nn.ReLU6, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
@@ -88,15 +87,7 @@ class Directions:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Directions":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such directions file")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a modiste directions file (not JSON: {e})") from e
-        if not isinstance(d, dict) or d.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a modiste directions file (no \"format\": \"{_FORMAT}\")")
+        d = read_format_json(path, _FORMAT, "directions")
         return cls(np.asarray(d["vectors"]), np.asarray(d["explained_variance_ratio"]), np.asarray(d["scale"]),
                    d["method"], d.get("layer"), d.get("extra", {}))
 

@@ -20,7 +20,6 @@ Column handling:
 """
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections import Counter
@@ -31,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from modiste.io import atomic_write_json
+from modiste.io import atomic_write_json, read_format_json
 from modiste.latent.vectors import Vectors
 
 _FORMAT = "modiste.tag-probes"
@@ -174,15 +173,7 @@ class TagProbes:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "TagProbes":
-        path = Path(path)
-        if not path.exists():
-            raise FileNotFoundError(f"{path}: no such tag probes file")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise ValueError(f"{path}: not a modiste tag probes file (not JSON: {e})") from e
-        if not isinstance(d, dict) or d.get("format") != _FORMAT:
-            raise ValueError(f"{path}: not a modiste tag probes file (no \"format\": \"{_FORMAT}\")")
+        d = read_format_json(path, _FORMAT, "tag probes")
         try:
             probes = [Probe(p["probe"], p["column"], list(p["classes"]), np.asarray(p["coef"], dtype=np.float64),
                             np.asarray(p["intercept"], dtype=np.float64), float(p["accuracy"]),
