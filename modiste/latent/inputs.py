@@ -37,4 +37,5 @@ def read_images(source: str | os.PathLike, *, size: int, resize: str = "letterbo
         meta_keys += [k for k in r.meta if k not in meta_keys and k != "label"]
     for k in meta_keys:
         columns[k] = [r.meta.get(k, "") for r in records]
-    return ImageBatch(images, [str(Path(r.path)) for r in records], columns, skips)
+    # absolute paths: the map, search results and tag tables must find the files from any working directory
+    return ImageBatch(images, [str(Path(r.path).resolve()) for r in records], columns, skips)
