@@ -180,7 +180,7 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
             with torch.no_grad():
                 z0 = encoder(x) if starts is None else starts[i : i + s.batch].to(device)
                 z0 = z0.clamp(-1, 1) if prior == "uniform" else z0  # an encoder may guess outside the support
-                target_feats = feats(x) if feats is not None else None
+                target_feats = feats(x) if feats is not None and s.steps > 0 else None
             z = z0.clone().requires_grad_(True)
             opt = torch.optim.Adam([z], lr=s.lr, betas=(0.9, 0.999))
             for _ in range(s.steps):
