@@ -92,7 +92,7 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
     everyday = [i for i, g in enumerate(vec.column("group")) if g == "everyday"][:6]
     collection = [i for i, g in enumerate(vec.column("group")) if g == "collection"][:3]
     z_every = refine_codes(gan, E, inv.images[everyday], cfg["refine_steps"])
-    amounts = np.linspace(-3, 3, 7).tolist()
+    amounts = np.linspace(-6, 6, 7).tolist()  # the groups sit ~0.1 either side; a short generator moves slowly
     strip = edit(gan, z_every, style, amounts=amounts)
     strip_kept = edit(gan, z_every, kept, amounts=amounts)
     on_plane = hyperplane_designs(gan, z_every, style)
@@ -105,8 +105,8 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
         "Latent space: everyday vs collection",
         "A linear SVM between the codes of everyday and collection items (<code>modiste latent boundary</code>): "
         "the hyperplane's unit normal is the direction from one style group to the other. Each row below is an "
-        "everyday item moved along it (<code>modiste latent edit --range -3 3 --steps 7</code>; the middle "
-        "column is the item itself). The conditional boundary is made orthogonal to the 'worn by a model' "
+        "everyday item moved along it (<code>modiste latent edit --range -6 6 --steps 7</code>; the middle "
+        "column is the item's own reconstruction). The conditional boundary is made orthogonal to the 'worn by a model' "
         "boundary, so the edit changes the style while keeping the figure.")
     s.tables.append(("boundaries (5-fold cross-validated balanced accuracy; chance is 0.5)",
                      ["boundary", "accuracy", "items", "median signed distance (pos / neg)"],
@@ -118,7 +118,7 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
     real_row = make_grid(inv.images[everyday], nrow=1)
     save_png(real_row, root / "edit-sources.png", scale=2)
     report.image(s, root / "edit-sources.png", "the items", 70)
-    report.image(s, strip.plot(root / "edit-style.png", scale=2), "everyday → collection (−3 … +3)", 500)
+    report.image(s, strip.plot(root / "edit-style.png", scale=2), "everyday → collection (−6 … +6)", 500)
     report.image(s, strip_kept.plot(root / "edit-style-keep-figure.png", scale=2), "same, figure kept", 500)
     report.image(s, on_plane.plot(root / "edit-hyperplane.png", scale=2),
                  "item | the same item moved onto the hyperplane (--to-hyperplane)", 150)
