@@ -13,6 +13,7 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "upconv_d": dict(size=32, width=8),
     "feature_net": dict(num_classes=5, width=8, feature_dim=16),
     "latent_encoder": dict(size=32, latent_dim=16, width=8),
+    **{f"convnext_{size}": dict(num_classes=5) for size in ("micro", "atto", "femto", "pico", "nano", "tiny")},
 }
 
 
@@ -52,7 +53,7 @@ def test_shapes_and_range(name):
         assert out.shape == (4, 16)
     else:
         assert out.shape == (4, 5)
-        assert model.features(make_input(name)).shape == (4, 16)
+        assert model.features(make_input(name)).shape == (4, getattr(model, "feature_dim", 16))
 
 
 @pytest.mark.parametrize("arch", ["dcgan", "upconv"])
