@@ -83,3 +83,13 @@ def test_stochastic_depth_drops_whole_samples_in_training_only():
     assert not torch.equal(a, model(x))  # a different set of branches dropped
     model.eval()
     assert torch.equal(model(x), model(x))
+
+
+def test_embedding_backbone_starts_from_a_public_weights_file(tmp_path):
+    src, path = public_file(tmp_path, num_classes=1000)
+    with pytest.warns(UserWarning, match="head left as initialised"):
+        emb = create_model("embed_convnext", dim=32, size="micro", backbone_weights=str(path)).eval()
+    x = torch.rand(3, 3, 64, 64)
+    assert torch.allclose(emb.backbone.features(x), src.features(x))
+    out = emb(x)
+    assert out.shape == (3, 32) and torch.allclose(out.norm(dim=1), torch.ones(3), atol=1e-5)

@@ -13,6 +13,8 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "upconv_d": dict(size=32, width=8),
     "feature_net": dict(num_classes=5, width=8, feature_dim=16),
     "latent_encoder": dict(size=32, latent_dim=16, width=8),
+    "embed_vgg": dict(dim=16, width=8),
+    "embed_convnext": dict(dim=16, size="micro"),
     **{f"convnext_{size}": dict(num_classes=5) for size in ("micro", "atto", "femto", "pico", "nano", "tiny")},
 }
 
@@ -51,6 +53,9 @@ def test_shapes_and_range(name):
         assert out.shape == (4,)
     elif name == "latent_encoder":
         assert out.shape == (4, 16)
+    elif name.startswith("embed_"):
+        assert out.shape == (4, 16)
+        assert torch.allclose(out.norm(dim=1), torch.ones(4), atol=1e-5)
     else:
         assert out.shape == (4, 5)
         assert model.features(make_input(name)).shape == (4, getattr(model, "feature_dim", 16))
