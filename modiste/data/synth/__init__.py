@@ -2,7 +2,7 @@
 
 Pieces compose: sample a ``GarmentSpec`` and a ``Body``, choose a ``Frame`` (head units ->
 pixels), paint figures and garments on a ``Canvas``. ``catalog()`` does exactly that for
-product shots; street scenes and detail shots can reuse the same pieces at other frames.
+product shots; ``snaps()`` reuses the same pieces for street snaps of each catalog item.
 """
 from modiste.data.synth.body import Body, Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
@@ -13,6 +13,7 @@ from modiste.data.synth.spec import CATEGORIES, GROUPS, GarmentSpec, Style, samp
 from modiste.data.synth.paint import draw_garment, paint_garment
 from modiste.data.synth.palette import COLOURS
 from modiste.data.synth.patterns import PATTERNS, fill_pattern
+from modiste.data.synth.snaps import Snaps, render_snap, snaps
 
 __all__ = [
     "ATTRIBUTES",
@@ -26,6 +27,7 @@ __all__ = [
     "Body",
     "Canvas",
     "Catalog",
+    "Snaps",
     "FigureSpec",
     "Frame",
     "GarmentSpec",
@@ -39,8 +41,10 @@ __all__ = [
     "paint_figure",
     "paint_garment",
     "render_item",
+    "render_snap",
     "sample_body",
     "sample_figure",
     "sample_spec",
+    "snaps",
     "supersample_for",
 ]
