@@ -1,0 +1,6 @@
+"""The persistent catalog index: ``Index.create / open``, ``add``, ``remove``, ``search``, ``info``."""
+from modiste.index.config import KINDS, IndexConfig
+from modiste.index.results import AddReport, Duplicate, SearchResults
+from modiste.index.store import Index
+
+__all__ = ["Index", "IndexConfig", "KINDS", "AddReport", "Duplicate", "SearchResults"]
