@@ -88,3 +88,39 @@ class ImageSet:
 
     def __repr__(self) -> str:
         return f"ImageSet(n={len(self)}, size={tuple(self.images.shape[-2:])}, {json.dumps(self.info)})"
+
+
+def blank_tile(size: int) -> torch.Tensor:
+    """A grey square: where a query image is not given or a file has gone missing."""
+    return torch.full((3, size, size), 200, dtype=torch.uint8)
+
+
+def fit_tile(image: torch.Tensor, size: int) -> torch.Tensor:
+    """A uint8 (3, H, W) image letterboxed on white into a size x size tile."""
+    from PIL import ImageOps
+
+    if tuple(image.shape[-2:]) == (size, size):
+        return image
+    pil = ImageOps.pad(to_pil(image), (size, size), color=(255, 255, 255))
+    return torch.from_numpy(np.asarray(pil).transpose(2, 0, 1).copy())
+
+
+def file_tile(path: str | Path, size: int) -> torch.Tensor:
+    """An image file as a size x size tile, grey when it can no longer be read."""
+    from modiste.data.images import BadImageError, load_image
+
+    try:
+        return load_image(path, size=size)
+    except BadImageError:
+        return blank_tile(size)
+
+
+def ranked_grid(queries: list[torch.Tensor | None], results: list[list[str]], size: int, k: int) -> torch.Tensor:
+    """One row per query: the query image (grey when None), then the files of its results, best first;
+    rows shorter than k are padded with grey tiles."""
+    tiles = []
+    for query, paths in zip(queries, results):
+        tiles.append(fit_tile(query, size) if query is not None else blank_tile(size))
+        tiles += [file_tile(p, size) for p in paths]
+        tiles += [blank_tile(size) for _ in range(k - len(paths))]
+    return make_grid(torch.stack(tiles) if tiles else blank_tile(size)[None], nrow=k + 1)

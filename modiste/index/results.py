@@ -8,12 +8,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import ImageOps
 
-from modiste.data.images import BadImageError, load_image
 from modiste.data.loading import SkipLog
 from modiste.io import atomic_write_json
-from modiste.results import make_grid, save_png, to_pil
+from modiste.results import ranked_grid, save_png
 
 
 @dataclass
@@ -80,19 +78,9 @@ class SearchResults:
 
     def plot(self, path: str | Path, *, size: int = 96) -> Path:
         """One row per query: the query image (grey when not given) then its results, best first."""
-        k = self.ids.shape[1]
-        tiles = []
-        for q, row in enumerate(self.items):
-            if self.query_images is not None:
-                tiles.append(_fit(self.query_images[q], size))
-            else:
-                tiles.append(_blank(size))
-            for item in row:
-                tiles.append(_thumbnail(item["path"], size))
-            tiles.extend(_blank(size) for _ in range(k - len(row)))
-        if not tiles:
-            tiles = [_blank(size)]
-        return save_png(make_grid(torch.stack(tiles), nrow=k + 1), path)
+        queries = [self.query_images[q] if self.query_images is not None else None for q in range(len(self.items))]
+        grid = ranked_grid(queries, [[item["path"] for item in row] for row in self.items], size, self.ids.shape[1])
+        return save_png(grid, path)
 
     def save(self, out: str | Path) -> Path:
         """``out/results.json`` and ``out/results.png``."""
@@ -104,19 +92,3 @@ class SearchResults:
 
     def __repr__(self) -> str:
         return f"SearchResults(queries={len(self)}, k={self.ids.shape[1]}, {json.dumps(self.info)})"
-
-
-def _blank(size: int) -> torch.Tensor:
-    return torch.full((3, size, size), 200, dtype=torch.uint8)
-
-
-def _fit(image: torch.Tensor, size: int) -> torch.Tensor:
-    pil = ImageOps.pad(to_pil(image), (size, size), color=(255, 255, 255))
-    return torch.from_numpy(np.asarray(pil).transpose(2, 0, 1).copy())
-
-
-def _thumbnail(path: str, size: int) -> torch.Tensor:
-    try:
-        return load_image(path, size=size)
-    except BadImageError:  # moved or deleted since it was indexed
-        return _blank(size)

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from modiste.gan.model import slerp
+from modiste.latent.directions import move_along
 from modiste.results import ImageSet, to_uint8
 
 
@@ -30,10 +31,8 @@ def _fit_prior(z: torch.Tensor, prior: str) -> torch.Tensor:
 def edit_codes(z: torch.Tensor, boundary, amounts: Sequence[float], *, absolute: bool = False) -> torch.Tensor:
     """(N, D) codes -> (N, len(amounts), D). Relative (default): z + t * normal, so each row starts
     from its own design. ``absolute``: codes at signed distance exactly t from the hyperplane."""
-    n, _ = _normal(boundary)
-    t = torch.as_tensor(list(amounts), dtype=torch.float32)
-    base = z.float() - signed_distance(z, boundary)[:, None] * n if absolute else z.float()
-    return base[:, None, :] + t[None, :, None] * n
+    base = to_hyperplane(z, boundary) if absolute else z.float()
+    return move_along(base, _normal(boundary)[0].numpy(), list(amounts))
 
 
 def to_hyperplane(z: torch.Tensor, boundary) -> torch.Tensor:

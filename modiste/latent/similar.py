@@ -9,10 +9,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from modiste.data.images import BadImageError, ImagePolicy, load_image
 from modiste.io import atomic_write_json
 from modiste.latent.vectors import Vectors
-from modiste.results import make_grid, save_png
+from modiste.results import file_tile, ranked_grid, save_png
 
 METRICS = ("cosine", "euclidean")
 
@@ -32,13 +31,6 @@ def nearest(queries: np.ndarray, vectors: np.ndarray, k: int, metric: str = "cos
         s = np.sqrt(np.maximum((q**2).sum(1)[:, None] - 2 * q @ v.T + (v**2).sum(1)[None], 0))
         idx = np.argsort(s, axis=1, kind="stable")[:, :k]
     return idx, np.take_along_axis(s, idx, axis=1)
-
-
-def _thumb(path: str, size: int) -> torch.Tensor:
-    try:
-        return load_image(path, ImagePolicy(size=(size, size)))
-    except BadImageError:
-        return torch.full((3, size, size), 200, dtype=torch.uint8)  # a grey tile where a file went missing
 
 
 @dataclass
@@ -73,15 +65,10 @@ class Matches:
         return "\n".join(lines)
 
     def grid(self, size: int = 64) -> torch.Tensor:
-        k = self.indices.shape[1]
-        tiles = []
-        for qi in range(len(self.query_paths)):
-            q = self.query_images[qi] if self.query_images is not None else _thumb(self.query_paths[qi], size)
-            if q.shape[-1] != size:
-                q = torch.nn.functional.interpolate(q[None].float(), size=(size, size), mode="area")[0].round().to(torch.uint8)
-            tiles.append(q)
-            tiles += [_thumb(self.catalog.paths[j], size) for j in self.indices[qi].tolist()]
-        return make_grid(torch.stack(tiles), nrow=k + 1)
+        queries = [self.query_images[q] if self.query_images is not None else file_tile(p, size)
+                   for q, p in enumerate(self.query_paths)]
+        results = [[self.catalog.paths[j] for j in row] for row in self.indices.tolist()]
+        return ranked_grid(queries, results, size, self.indices.shape[1])
 
     def plot(self, path: str | os.PathLike, size: int = 64) -> Path:
         """One row per query: the query, then its matches nearest first."""
