@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -66,3 +67,12 @@ def read_format_json(path: str | os.PathLike, fmt: str, what: str, version: int 
     if d.get("version", 1) > version:
         raise ValueError(f"{path}: {what} file version {d['version']} is newer than this modiste reads ({version})")
     return d
+
+
+def file_sha1(path: str | os.PathLike) -> str:
+    """Hex SHA-1 of a file's bytes, read in 1 MiB chunks."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

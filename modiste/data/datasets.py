@@ -150,7 +150,7 @@ class CSVManifest(ImageDataset):
         classes: Sequence[str] | None = None,
     ) -> None:
         self.csv_path = Path(csv_path).expanduser()
-        rows = _read_manifest(self.csv_path, path_column)
+        rows = read_manifest(self.csv_path, path_column)
         base = self.csv_path.parent
         has_labels = any(row.get(label_column) for _, row in rows)
         names: list[str] | None = None
@@ -170,7 +170,7 @@ class CSVManifest(ImageDataset):
         super().__init__(records, policy, names)
 
 
-def _read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str, str]]]:
+def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs with stripped string values; errors name the file and line."""
     try:
         f = open(csv_path, newline="", encoding="utf-8-sig")  # -sig: spreadsheets write a BOM

@@ -1,7 +1,6 @@
 """Reading the files to add: content hash and decode in loader workers, known content not decoded."""
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,17 +12,7 @@ from torch.utils.data import DataLoader, Dataset
 from modiste.data.datasets import ImageRecord
 from modiste.data.images import BadImageError, ImagePolicy, load_image
 from modiste.data.loading import default_num_workers
-
-_CHUNK = 1 << 20
-
-
-def file_sha1(path: str | os.PathLike) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
+from modiste.io import file_sha1
 
 @dataclass
 class ReadItem:

@@ -1,0 +1,73 @@
+"""A trained embedding model as a function: uint8 images -> L2-normalised vectors, plus what the index needs."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modiste.data.images import ImagePolicy
+from modiste.io import file_sha1
+from modiste.nn import checkpoint
+
+KIND = "embedding"
+
+
+class EmbeddingModel:
+    """Wraps a registered embedding network with its input size and resize mode.
+
+    ``model(images_uint8)`` returns (N, dim) float32 unit vectors on the CPU, computed in
+    eval mode without gradients, ``batch`` images at a time.
+    """
+
+    def __init__(self, net: torch.nn.Module, *, image_size: int, resize: str = "letterbox",
+                 meta: dict[str, Any] | None = None, path: Path | None = None, batch: int = 256):
+        self.net = net.eval()
+        self.image_size, self.resize = int(image_size), resize
+        self.meta = meta or {}
+        self.path = path
+        self.batch = batch
+        self.device = next(net.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> EmbeddingModel:
+        """From an ``embed train`` run folder (its best checkpoint) or a checkpoint file."""
+        path = Path(path).expanduser()
+        if path.is_dir() and (path / "checkpoints" / "best.safetensors").exists():
+            path = path / "checkpoints" / "best.safetensors"
+        path = checkpoint.resolve(path)
+        meta = checkpoint.read_meta(path)
+        if meta.get("kind") != KIND:
+            raise ValueError(f"{path}: not an embedding model checkpoint (kind={meta.get('kind')!r}); "
+                             "train one with: modiste embed train")
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        net = checkpoint.load_model(path, "model", device=device)
+        return cls(net, image_size=meta["image_size"], resize=meta.get("resize", "letterbox"), meta=meta, path=path)
+
+    @property
+    def dim(self) -> int:
+        return int(self.net.dim)
+
+    @property
+    def policy(self) -> ImagePolicy:
+        return ImagePolicy(size=(self.image_size, self.image_size), resize=self.resize)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        if images.dtype != torch.uint8 or images.ndim != 4:
+            raise ValueError(f"expected uint8 images (N, 3, H, W), got {images.dtype} {tuple(images.shape)}")
+        out = [self.net(chunk.to(self.device).float().div(127.5).sub(1)).float().cpu()
+               for chunk in images.split(self.batch)]
+        return torch.cat(out) if out else torch.empty(0, self.dim)
+
+    def model_info(self) -> dict[str, Any]:
+        """What an index records about the model that filled it; a different model is refused."""
+        spec = (self.meta.get("models") or {}).get("model", {})
+        return {"kind": KIND, "checkpoint": str(self.path) if self.path else None,
+                "sha1": file_sha1(self.path) if self.path else None, "arch": spec.get("arch"),
+                "dim": self.dim, "image_size": [self.image_size, self.image_size], "resize": self.resize}
+
+    def __repr__(self) -> str:
+        return f"EmbeddingModel({self.path}, dim={self.dim}, size={self.image_size})"
+

@@ -1,0 +1,259 @@
+"""Train an embedding for similar-item search: triplet loss with in-batch mining on m-per-class batches.
+
+Each step takes ``batch // m`` classes with ``m`` images each (an item's street and shop photos,
+or images of one category), augments them the way a street snap differs from a shop photo, and
+pulls same-class embeddings together, pushing the others at least ``margin`` further away.
+After each epoch the held-out split is searched (street photos against shop photos for pairs
+data, every image against the others for class folders) and Recall@K and mAP@R are logged;
+the checkpoint with the best mAP@R is kept as ``checkpoints/best.safetensors``.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from modiste import __version__
+from modiste.embed.augment import SnapAugment
+from modiste.embed.data import EmbedData, query_reference, read_embed_data, split_holdout
+from modiste.embed.losses import TripletLoss
+from modiste.embed.model import KIND
+from modiste.embed.sampler import MPerClassSampler
+from modiste.gan.loop import step_seed
+from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
+from modiste.nn import checkpoint
+from modiste.nn.registry import create_model
+from modiste.progress import progress_bar
+from modiste.results import ranked_grid, save_png
+from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.plots import plot_curves
+from modiste.train.run import GracefulStop, RunDir
+
+ARCHS = ("convnext", "vgg")
+BEST_METRIC = "map@r"
+
+
+@dataclass
+class EmbedConfig:
+    data: str = ""                   # class folders, a labelled CSV, or a pairs CSV (query, catalog, item)
+    out: str = "runs/embed/default"
+    arch: str = "convnext"           # convnext (ConvNeXt backbone) or vgg (the street-to-shop write-up's net)
+    convnext_size: str = "micro"
+    width: int = 32                  # vgg: base width
+    dim: int = 128                   # embedding length
+    size: int = 64                   # input side in px
+    resize: str = "letterbox"
+    epochs: int = 20
+    batch: int = 64
+    m: int = 4                       # images per class in a batch (raised when there are few classes)
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    margin: float = 0.2
+    mining: str = "batch_hard"       # batch_hard, semi_hard or all
+    augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment settings; {"strength": 0} turns it off
+    holdout: float = 0.2             # share held out for the per-epoch retrieval check
+    split: str = "auto"              # hold out whole classes ("class"), images of each class ("image"), or auto
+    drop_path: float = 0.05
+    backbone_weights: str | None = None  # convnext: a local weights file in the public ConvNeXt layout
+    minutes: float | None = None     # wall-clock cap on this invocation
+    seed: int = 0
+    workers: int | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EmbedConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def build_embedder(cfg: EmbedConfig) -> torch.nn.Module:
+    if cfg.arch == "vgg":
+        return create_model("embed_vgg", dim=cfg.dim, width=cfg.width)
+    net = create_model("embed_convnext", dim=cfg.dim, size=cfg.convnext_size, drop_path_rate=cfg.drop_path)
+    if cfg.backbone_weights:
+        from modiste.nn.convnext import load_convnext_weights
+
+        load_convnext_weights(net.backbone, cfg.backbone_weights)
+    return net
+
+
+def _batch_m(m: int, batch: int, num_classes: int) -> tuple[int, int]:
+    """(m, batch) such that m divides batch and batch // m <= num_classes (a batch never repeats a class)."""
+    if num_classes < 2:
+        raise ValueError(f"triplet training needs at least 2 classes in the training split, got {num_classes}")
+    m = max(m, math.ceil(batch / num_classes))
+    return m, max(m * 2, batch // m * m)
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
+
+
+def _optimizer(net: torch.nn.Module, cfg: EmbedConfig) -> torch.optim.Optimizer:
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]  # norms, biases, layer scales: no weight decay
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+@torch.no_grad()
+def embed_tensor(net: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 256) -> torch.Tensor:
+    was = net.training
+    net.eval()
+    out = [net(x.to(device).float().div(127.5).sub(1)).float().cpu() for x in images.split(batch)]
+    net.train(was)
+    return torch.cat(out) if out else torch.empty(0, getattr(net, "dim", 0))
+
+
+def evaluate_split(net: torch.nn.Module, data: EmbedData, device: torch.device,
+                   ks: tuple[int, ...] = DEFAULT_KS) -> tuple[dict[str, float | int], torch.Tensor]:
+    """Retrieval metrics on ``data`` and its embeddings."""
+    emb = embed_tensor(net, data.images, device)
+    q, r = query_reference(data)
+    if r is None:
+        report = retrieval_report(emb, data.labels, ks=ks, same_set=True)
+    else:
+        report = retrieval_report(emb[q], data.labels[q], emb[r], data.labels[r], ks=ks)
+    return report, emb
+
+
+def _sample_sheet(data: EmbedData, emb: torch.Tensor, path: Path, n: int = 8, k: int = 6) -> Path:
+    """Held-out queries (first column) and their nearest references, best first."""
+    q, r = query_reference(data)
+    q = q[torch.linspace(0, len(q) - 1, min(n, len(q))).round().long()]
+    ref = r if r is not None else torch.arange(len(data))
+    sims = emb[q] @ emb[ref].T
+    if r is None:
+        sims[torch.arange(len(q)), q] = -float("inf")  # not itself
+    top = sims.topk(min(k, sims.shape[1]), dim=1).indices
+    results = [[data.paths[int(ref[j])] for j in row] for row in top]
+    return save_png(ranked_grid([data.images[int(i)] for i in q], results, 64, k), path)
+
+
+def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = True,
+                    data: EmbedData | None = None) -> Path:
+    """Train into ``cfg.out``; returns the best checkpoint. ``resume`` continues exactly where the
+    run stopped (after an epoch, a signal or a ``minutes`` cap). ``data`` skips reading ``cfg.data``."""
+    run = RunDir(cfg.out, resume=resume)
+    if resume:
+        saved = EmbedConfig.from_dict(run.read_config())
+        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
+        cfg = saved
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if data is None:
+        data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
+    train, held = split_holdout(data, cfg.holdout, by=cfg.split, seed=cfg.seed)
+    m, batch = _batch_m(cfg.m, cfg.batch, train.num_classes)
+    cfg.m, cfg.batch = m, batch
+    run.write_config(cfg.to_dict())
+
+    torch.manual_seed(cfg.seed)
+    net = build_embedder(cfg).to(device)
+    augment = SnapAugment.from_dict(cfg.augment)
+    criterion = TripletLoss(margin=cfg.margin, mining=cfg.mining)
+    opt = _optimizer(net, cfg)
+    sampler = MPerClassSampler(train.labels, m=m, batch_size=batch, seed=cfg.seed)
+    steps_per_epoch = len(sampler) // batch
+    total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+    step, best = 0, {"epoch": None, BEST_METRIC: -1.0}
+    if resume:
+        tensors, meta = checkpoint.read(run.latest, device=device)
+        net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
+        load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
+        step, best = meta["step"], meta["best"]
+        run.truncate_metrics(step)
+
+    model_meta = {"kind": KIND, "image_size": cfg.size, "resize": cfg.resize, "dim": cfg.dim,
+                  "data": {"source": cfg.data, "kind": data.kind, "images": len(data), "classes": data.num_classes,
+                           "train_images": len(train), "holdout_images": len(held)},
+                  "config": cfg.to_dict(), "modiste_version": __version__}
+
+    def save(path: Path, *, with_optimizer: bool) -> None:
+        extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
+        meta = {**model_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
+        if optim_meta is not None:
+            meta["optim"] = {"model": optim_meta}
+        checkpoint.save_models(path, {"model": net}, meta, extra=extra)
+
+    def end_of_epoch(record: dict[str, Any]) -> None:
+        nonlocal best
+        report, emb = evaluate_split(net, held, device) if len(held) else ({}, None)
+        record.update(report)
+        run.log(record)
+        plot_curves(run.metrics(), run.path / "curves.png",
+                    [("triplet loss", ("loss",)), ("held-out retrieval", ("recall@1", "recall@5", BEST_METRIC))],
+                    x="epoch")
+        if emb is not None:
+            _sample_sheet(held, emb, run.samples / "latest.png")
+        if not report or report[BEST_METRIC] > best[BEST_METRIC]:  # nothing held out: the latest is the best
+            best = {"epoch": record["epoch"], BEST_METRIC: float(report.get(BEST_METRIC, 0.0)),
+                    **{k: float(v) for k, v in report.items() if k.startswith("recall@")}}
+            save(run.checkpoints / "best.safetensors", with_optimizer=False)
+        save(run.latest, with_optimizer=True)
+
+    if step == 0:  # the untrained network, for the curves' first point
+        end_of_epoch({"epoch": 0, "step": 0})
+
+    net.train()
+    started = time.monotonic()
+    stopped = out_of_time = False
+    bar = progress_bar(total=total, initial=step, unit="step", desc="embed", disable=not progress)
+    with GracefulStop() as stop:
+        while step < total and not stopped:
+            epoch = step // steps_per_epoch
+            sampler.set_epoch(epoch)
+            order = torch.tensor(list(sampler)).view(steps_per_epoch, batch)
+            sums, count, t0 = torch.zeros(4), 0, time.perf_counter()
+            while step < total and step // steps_per_epoch == epoch:
+                idx = order[step % steps_per_epoch]
+                seed = step_seed(cfg.seed, 0, step)
+                torch.manual_seed(seed)  # dropout and stochastic depth: resumes draw the same
+                x = train.images[idx].to(device).float().div(127.5).sub(1)
+                x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+                for group in opt.param_groups:
+                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                loss, stats = criterion(net(x), train.labels[idx].to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                sums += torch.tensor([loss.item(), stats.active_fraction, stats.pos_distance, stats.neg_distance])
+                count += 1
+                bar.update(1)
+                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                if stop.requested or out_of_time:
+                    stopped = True
+                    break
+            loss_v, active, d_pos, d_neg = (sums / max(count, 1)).tolist()
+            record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v,
+                      "active_triplets": active, "positive_distance": d_pos, "negative_distance": d_neg,
+                      "lr": opt.param_groups[0]["lr"], "images_per_s": count * batch / (time.perf_counter() - t0)}
+            if step % steps_per_epoch == 0:
+                end_of_epoch(record)
+                bar.set_postfix(loss=f"{loss_v:.3f}", r1=f"{record.get('recall@1', float('nan')):.3f}",
+                                map=f"{record.get(BEST_METRIC, float('nan')):.3f}")
+            else:  # stopped mid-epoch: a checkpoint to resume from, evaluation when the epoch completes
+                run.log(record)
+                save(run.latest, with_optimizer=True)
+    bar.close()
+    run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
+                       "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
+                       "best": best, "data": model_meta["data"], "batch": batch, "m": m,
+                       "skipped_files": data.skips.count, "modiste_version": __version__})
+    return run.checkpoints / "best.safetensors"
+

@@ -1,0 +1,136 @@
+import json
+import shutil
+import warnings
+
+import pytest
+import torch
+
+from modiste.data.images import BadImageWarning
+from modiste.embed.data import SHOP, STREET, read_embed_data, split_holdout
+from modiste.embed.evaluate import evaluate_embedding
+from modiste.embed.model import EmbeddingModel
+from modiste.embed.train import EmbedConfig, _batch_m, train_embedding
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def pairs(tiny_catalog, tmp_path_factory):
+    """Two street snaps of each of the 48 tiny catalog items."""
+    from modiste.data.synth import snaps
+
+    return snaps(tiny_catalog.root, tmp_path_factory.mktemp("snaps"), per_item=2, workers=1, progress=False)
+
+
+def config(out, data, **kw):
+    settings = dict(data=str(data), out=str(out), arch="vgg", width=8, dim=16, size=SIZE, epochs=2, batch=24, m=3,
+                    lr=3e-3, holdout=0.25, workers=0, device="cpu")
+    return EmbedConfig(**{**settings, **kw})
+
+
+def test_pairs_csv_reads_street_and_shop_photos_labelled_by_item(pairs):
+    data = read_embed_data(pairs.csv, size=SIZE, workers=0, progress=False)
+    assert data.kind == "pairs"
+    assert int((data.domain == STREET).sum()) == 96 and int((data.domain == SHOP).sum()) == 48
+    assert data.num_classes == 48
+    # every item has its shop photo and its two snaps under one label
+    assert torch.bincount(data.labels).tolist() == [3] * 48
+    train, held = split_holdout(data, 0.25, seed=0)
+    assert not set(train.labels.tolist()) & set(held.labels.tolist())  # pairs hold out whole items
+    assert len(train) + len(held) == len(data)
+
+
+def test_class_split_by_image_keeps_every_class_in_training(tiny_catalog, tmp_path):
+    root = tmp_path / "classes"
+    for i, path in enumerate(sorted((tiny_catalog.root / "images").glob("*.png"))):
+        (root / f"c{i % 4}").mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, root / f"c{i % 4}" / path.name)
+    data = read_embed_data(root, size=SIZE, workers=0, progress=False)
+    train, held = split_holdout(data, 0.25, seed=0)
+    assert data.kind == "classes" and len(held) == 12
+    assert set(train.labels.tolist()) == set(held.labels.tolist()) == {0, 1, 2, 3}
+
+
+def test_unlabelled_folder_is_refused_with_the_reason(tmp_path, tiny_catalog):
+    with pytest.raises(ValueError, match="needs labels"):
+        read_embed_data(tiny_catalog.root / "images", size=SIZE, workers=0, progress=False)
+
+
+def test_batch_and_m_adapt_to_few_classes():
+    assert _batch_m(4, 64, 1000) == (4, 64)
+    m, batch = _batch_m(4, 64, 10)
+    assert batch % m == 0 and batch // m <= 10
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        _batch_m(4, 64, 1)
+
+
+def test_training_lowers_the_loss_and_raises_recall(pairs, tmp_path):
+    # held-out items are unseen: measure what training does on them against the untrained net
+    cfg = config(tmp_path / "run", pairs.csv, epochs=8, holdout=0.25, augment={"strength": 0.5})
+    best = train_embedding(cfg, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["epoch"] == 0 and "loss" not in rows[0]  # the untrained baseline
+    losses = [r["loss"] for r in rows[1:]]
+    assert losses[-1] < losses[0]
+    assert max(r["recall@1"] for r in rows[1:]) > rows[0]["recall@1"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"]["map@r"] == max(r["map@r"] for r in rows)
+    assert best.exists() and (tmp_path / "run" / "curves.png").exists()
+    assert (tmp_path / "run" / "samples" / "latest.png").exists()
+
+
+def test_resume_continues_exactly(pairs, tmp_path):
+    whole = train_embedding(config(tmp_path / "a", pairs.csv, epochs=2), progress=False)
+    cfg = config(tmp_path / "b", pairs.csv, epochs=1)
+    train_embedding(cfg, progress=False)
+    train_embedding(config(tmp_path / "b", pairs.csv, epochs=2), resume=True, progress=False)
+    a = EmbeddingModel.load(whole.parent / "latest.safetensors").net.state_dict()
+    b = EmbeddingModel.load(tmp_path / "b" / "checkpoints" / "latest.safetensors").net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    rows = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2]
+
+
+def test_a_minutes_cap_stops_mid_epoch_and_resume_finishes(pairs, tmp_path):
+    train_embedding(config(tmp_path / "r", pairs.csv, epochs=2, minutes=0.0), progress=False)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["stop_reason"] == "minutes" and summary["steps"] == 1
+    train_embedding(config(tmp_path / "r", pairs.csv, epochs=2), resume=True, progress=False)
+    summary = json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert summary["stop_reason"] == "budget" and summary["epochs"] == 2
+
+
+def test_checkpoint_round_trip_gives_identical_embeddings(pairs, tmp_path):
+    best = train_embedding(config(tmp_path / "run", pairs.csv, epochs=1), progress=False)
+    model = EmbeddingModel.load(tmp_path / "run")  # the run folder means its best checkpoint
+    assert model.path == best
+    images = read_embed_data(pairs.csv, size=SIZE, workers=0, progress=False).images[:10]
+    again = EmbeddingModel.load(best)
+    v = model(images)
+    assert v.shape == (10, 16) and torch.allclose(v.norm(dim=1), torch.ones(10), atol=1e-5)
+    assert torch.equal(v, again(images))
+    assert model.model_info()["sha1"] == again.model_info()["sha1"]
+
+
+def test_corrupt_training_image_is_skipped_and_counted(pairs, tmp_path):
+    root = tmp_path / "copy"
+    shutil.copytree(pairs.root, root)
+    bad = sorted((root / "images").glob("*.png"))[0]
+    bad.write_bytes(b"not an image")
+    csv_text = (root / "pairs.csv").read_text()
+    (root / "pairs.csv").write_text(csv_text.replace("../", str(pairs.root.parent) + "/"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        train_embedding(config(tmp_path / "run", root / "pairs.csv", epochs=1), progress=False)
+    assert any(bad.name in str(w.message) for w in caught if issubclass(w.category, BadImageWarning))
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["skipped_files"] == 1
+
+
+def test_eval_reports_street_to_shop_and_writes_its_files(pairs, tmp_path):
+    best = train_embedding(config(tmp_path / "run", pairs.csv, epochs=1), progress=False)
+    result = evaluate_embedding(best, pairs.csv, out=tmp_path / "eval", map_method="pca", workers=0, progress=False)
+    assert result.setup["queries"] == 96 and result.setup["references"] == 48
+    assert 0 <= result.metrics["recall@1"] <= result.metrics["recall@5"] <= result.metrics["recall@10"] <= 1
+    for name in ("report", "results", "embeddings", "map", "map_html"):
+        assert result.files[name].exists(), name
+    assert "recall@1" in str(result)
