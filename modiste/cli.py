@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from modiste.cli_latent import latent_app
+from modiste.cli_search import embed_app, index_app, search_command
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="modiste: a deep-learning workshop for fashion item images.")
@@ -18,6 +19,9 @@ app.add_typer(synth_app, name="synth")
 app.add_typer(gan_app, name="gan")
 app.add_typer(data_app, name="data")
 app.add_typer(latent_app, name="latent")
+app.add_typer(embed_app, name="embed")
+app.add_typer(index_app, name="index")
+app.command("search")(search_command)
 
 
 def _given(**kwargs) -> dict:
@@ -41,6 +45,25 @@ def synth_catalog(
 
     cat = catalog(out, n=n, size=size, seed=seed, workers=workers)
     typer.echo(f"wrote {len(cat)} images and {cat.csv}")
+
+
+@synth_app.command("snaps")
+def synth_snaps(
+    catalog: Path = typer.Argument(..., help="A folder written by 'modiste synth catalog'."),
+    out: Path = typer.Argument(..., help="Folder to write images/ and pairs.csv into."),
+    per_item: int = typer.Option(2, help="Snaps of each catalog item."),
+    size: Optional[int] = typer.Option(None, help="Image side in pixels [the catalog's]."),
+    seed: int = typer.Option(0, help="Picks the snaps; the garments follow the catalog."),
+    workers: Optional[int] = typer.Option(None, help="Drawing processes (default: up to 2)."),
+):
+    """Draw street snaps of every catalog item (worn or in a cluttered scene), with a pairs CSV.
+
+    Example: modiste synth snaps data/cat data/snaps --per-item 2
+    """
+    from modiste.data.synth import snaps
+
+    result = snaps(catalog, out, per_item=per_item, size=size, seed=seed, workers=workers)
+    typer.echo(f"wrote {result}")
 
 
 @data_app.command("check")

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from modiste.data.datasets import BadSample, ImageDataset, ImageFolder, ImageRecord
+from modiste.data.datasets import BadSample, ImageDataset, ImageRecord, open_dataset
 from modiste.data.images import ImagePolicy, load_image
 from modiste.index import ann
 from modiste.index.config import IndexConfig
@@ -192,7 +192,7 @@ class Index:
         num_workers: int | None = None,
         progress: bool = True,
     ) -> AddReport:
-        """Embed and add image files: a folder, a dataset, or paths / ImageRecords.
+        """Embed and add image files: a folder, a CSV manifest, a dataset, or paths / ImageRecords.
 
         Files whose content (sha1) is already indexed are not decoded again and are reported as
         duplicates; unreadable ones are skipped with a warning naming them. Each batch is
@@ -392,8 +392,10 @@ def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
 
 def _records(items: Any) -> tuple[list[ImageRecord], list[str] | None]:
     """ImageRecords and class names from a folder, a dataset or a list of paths / records."""
-    if isinstance(items, (str, os.PathLike)) and Path(items).expanduser().is_dir():
-        items = ImageFolder(items)
+    if isinstance(items, (str, os.PathLike)):
+        path = Path(items).expanduser()
+        if path.is_dir() or path.suffix.lower() == ".csv":
+            items = open_dataset(path)  # class folders give labels, a CSV its columns
     if isinstance(items, ImageDataset):
         return list(items.records), items.classes
     if isinstance(items, (str, os.PathLike)):

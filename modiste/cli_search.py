@@ -1,0 +1,192 @@
+"""``modiste embed ...``, ``modiste index ...`` and ``modiste search``: similar items from a photo."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+embed_app = typer.Typer(no_args_is_help=True, help="Embedding models for similar-item search: train, evaluate.")
+index_app = typer.Typer(no_args_is_help=True, help="A persistent catalog index: build, add, remove, info.")
+
+
+def _settings(**kwargs) -> dict:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+@embed_app.command("train")
+def embed_train(
+    data: Optional[Path] = typer.Argument(None, help="Class folders, a labelled CSV, or a pairs CSV (query, catalog, item)."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    arch: Optional[str] = typer.Option(None, help="convnext or vgg [convnext]."),
+    convnext_size: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, pico, nano, tiny [micro]."),
+    dim: Optional[int] = typer.Option(None, help="Embedding length [128]."),
+    size: Optional[int] = typer.Option(None, help="Input side in px [64]."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training split [20]."),
+    batch: Optional[int] = typer.Option(None, help="Batch size [64]."),
+    m: Optional[int] = typer.Option(None, help="Images per class in a batch [4; raised when there are few classes]."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [2e-3]."),
+    margin: Optional[float] = typer.Option(None, help="Triplet margin [0.2]."),
+    mining: Optional[str] = typer.Option(None, help="batch_hard, semi_hard or all [batch_hard]."),
+    augment: Optional[float] = typer.Option(None, help="Strength of the snap-like augmentation; 0 turns it off [1]."),
+    holdout: Optional[float] = typer.Option(None, help="Share held out for the per-epoch retrieval check [0.2]."),
+    split: Optional[str] = typer.Option(None, help="Hold out whole classes (class), images of each class (image), or auto."),
+    backbone_weights: Optional[Path] = typer.Option(None, help="Local ConvNeXt weights (public layout) to start from."),
+    minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
+    seed: Optional[int] = typer.Option(None, help="Seed [0]."),
+    workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+    resume: bool = typer.Option(False, help="Continue the run in --out."),
+):
+    """Train an embedding with a triplet loss (batch-hard or semi-hard mining, m-per-class batches).
+
+    Example: modiste embed train data/snaps/pairs.csv --out runs/embed/shop --epochs 20
+    Category folders: modiste embed train photos/train --out runs/embed/cat --epochs 15
+    Resume:  modiste embed train --out runs/embed/shop --resume
+    """
+    from modiste.embed.train import EmbedConfig, train_embedding
+
+    if data is None and not resume:
+        raise typer.BadParameter("give DATA (or --resume an existing run)")
+    augment_settings = {"strength": augment} if augment is not None else {}
+    cfg = EmbedConfig(**_settings(data=str(data) if data else None, out=str(out), arch=arch,
+                                  convnext_size=convnext_size, dim=dim, size=size, epochs=epochs, batch=batch, m=m,
+                                  lr=lr, margin=margin, mining=mining, holdout=holdout, split=split,
+                                  backbone_weights=str(backbone_weights) if backbone_weights else None,
+                                  minutes=minutes, seed=seed, workers=workers, device=device),
+                      augment=augment_settings)
+    best = train_embedding(cfg, resume=resume)
+    summary = json.loads((out / "summary.json").read_text())
+    b = summary["best"]
+    scores = "  ".join(f"{k} {v:.4f}" for k, v in b.items() if k != "epoch")
+    typer.echo(f"best checkpoint {best} (epoch {b['epoch']}): {scores}\ncurves: {out / 'curves.png'}")
+    if summary["stop_reason"] != "budget":
+        typer.echo(f"stopped early ({summary['stop_reason']}); continue with: modiste embed train --out {out} --resume")
+
+
+@embed_app.command("eval")
+def embed_eval(
+    ckpt: Path = typer.Argument(..., help="Embedding run folder (its best checkpoint) or checkpoint."),
+    data: Path = typer.Argument(..., help="Queries: class folders, labelled CSV, or a pairs CSV."),
+    catalog: Optional[Path] = typer.Option(None, help="References to search among [DATA itself: leave one out, "
+                                                      "or the shop photos of a pairs CSV]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for eval.json, results.png, embeddings.npz, map/ [RUN/eval]."),
+    map_method: str = typer.Option("tsne", "--map", help="tsne, pca, or none."),
+    workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
+):
+    """Recall@K and mAP@R of a labelled query/catalog split, and a map of the embeddings.
+
+    Example: modiste embed eval runs/embed/shop data/snaps_test/pairs.csv --out runs/embed/shop/eval
+    """
+    from modiste.embed.evaluate import evaluate_embedding
+    from modiste.embed.model import EmbeddingModel
+
+    model = EmbeddingModel.load(ckpt)
+    if out is None:
+        out = (ckpt if ckpt.is_dir() else model.path.parent.parent) / "eval"
+    result = evaluate_embedding(model, data, catalog=catalog, out=out,
+                                map_method=None if map_method == "none" else map_method, workers=workers)
+    typer.echo(f"{result}\nwrote {out}")
+
+
+@index_app.command("build")
+def index_build(
+    images: Path = typer.Argument(..., help="Image folder (class subfolders become labels) or CSV manifest."),
+    model: Path = typer.Option(..., help="Embedding run folder or checkpoint."),
+    out: Path = typer.Option(..., help="Index folder. An unfinished build there is continued."),
+    kind: Optional[str] = typer.Option(None, help="auto, flat (exact), hnsw or ivfpq [auto: exact up to 50k]."),
+    batch: int = typer.Option(64, help="Images per embedding batch (and per commit)."),
+    columns: Optional[List[str]] = typer.Option(None, "--column", help="Keep only these CSV columns [all]."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+):
+    """Embed every image into a persistent index (embeddings, SQLite metadata, FAISS).
+
+    Example: modiste index build data/cat/catalog.csv --model runs/embed/shop --out runs/index/shop
+    """
+    from modiste.index import build_index
+
+    index, report = build_index(images, model, out, kind=kind, batch=batch, columns=columns, workers=workers)
+    typer.echo(f"{report}\n{index}")
+
+
+@index_app.command("add")
+def index_add(
+    index: Path = typer.Argument(..., help="Index folder."),
+    images: Path = typer.Argument(..., help="Image folder, CSV manifest or one image."),
+    model: Optional[Path] = typer.Option(None, help="The index's model [the checkpoint it names]."),
+    batch: int = typer.Option(64, help="Images per batch."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+):
+    """Add images; files whose content is already indexed are reported, not added twice.
+
+    Example: modiste index add runs/index/shop new_photos/
+    """
+    from modiste.index import Index, add_images
+
+    with Index.open(index) as ix:
+        report = add_images(ix, images, model=model, batch=batch, workers=workers)
+        typer.echo(f"{report}\n{ix}")
+
+
+@index_app.command("remove")
+def index_remove(
+    index: Path = typer.Argument(..., help="Index folder."),
+    items: List[str] = typer.Argument(..., help="Item ids or image paths."),
+):
+    """Remove items by id or by path (all or nothing).
+
+    Example: modiste index remove runs/index/shop 12 photos/old.jpg
+    """
+    from modiste.index import Index
+
+    targets = [int(t) if t.isdigit() else t for t in items]
+    with Index.open(index) as ix:
+        try:
+            removed = ix.remove(targets)
+        except KeyError as e:
+            raise typer.BadParameter(str(e.args[0])) from None
+        typer.echo(f"removed {len(removed)} item(s); {ix}")
+
+
+@index_app.command("info")
+def index_info(index: Path = typer.Argument(..., help="Index folder.")):
+    """What an index holds: count, dimension, structure, model, size on disk.
+
+    Example: modiste index info runs/index/shop
+    """
+    from modiste.index import Index
+
+    with Index.open(index) as ix:
+        typer.echo(json.dumps(ix.info(), indent=2))
+
+
+def search_command(
+    queries: List[Path] = typer.Argument(..., help="Query photos (files, a folder or a CSV manifest)."),
+    index: Path = typer.Option(..., help="Index folder."),
+    k: int = typer.Option(10, help="Results per query."),
+    model: Optional[Path] = typer.Option(None, help="The index's model [the checkpoint it names]."),
+    out: Path = typer.Option(Path("search"), help="Folder for results.json and results.png."),
+    json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
+    nprobe: Optional[int] = typer.Option(None, help="IVF cells visited (ivfpq indexes)."),
+    ef_search: Optional[int] = typer.Option(None, help="HNSW candidate list (hnsw indexes)."),
+):
+    """Find the catalog items most similar to a photo.
+
+    Example: modiste search snap.jpg --index runs/index/shop --k 10
+    """
+    from modiste.index import search
+
+    sources = [str(q) for q in queries]
+    results = search(index, sources if len(sources) > 1 else sources[0], k=k, model=model,
+                     **_settings(nprobe=nprobe, ef_search=ef_search))
+    results.save(out)
+    if json_out:
+        typer.echo(json.dumps(results.to_json(), indent=2))
+        return
+    for q in results.to_json()["queries"]:
+        typer.echo(q["query"])
+        for hit in q["results"]:
+            label = f"  [{hit['label']}]" if hit.get("label") else ""
+            typer.echo(f"  {hit['rank']:>3}  {hit['score']:.4f}  {hit['path']}{label}")
+    typer.echo(f"wrote {out / 'results.json'} and {out / 'results.png'}")
