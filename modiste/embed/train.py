@@ -5,7 +5,8 @@ or images of one category), augments them the way a street snap differs from a s
 pulls same-class embeddings together, pushing the others at least ``margin`` further away.
 After each epoch the held-out split is searched (street photos against shop photos for pairs
 data, every image against the others for class folders) and Recall@K and mAP@R are logged;
-the checkpoint with the best mAP@R is kept as ``checkpoints/best.safetensors``.
+the checkpoint with the best mAP@R is kept as ``checkpoints/best.safetensors``. ``split.json``
+lists the held-out images, so they can be searched for later without having been trained on.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from modiste import __version__
 from modiste.embed.augment import SnapAugment
@@ -24,6 +26,7 @@ from modiste.embed.losses import TripletLoss
 from modiste.embed.model import KIND
 from modiste.embed.sampler import MPerClassSampler
 from modiste.gan.loop import step_seed
+from modiste.io import atomic_write_json
 from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
 from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
@@ -35,6 +38,23 @@ from modiste.train.run import GracefulStop, RunDir
 
 ARCHS = ("convnext", "vgg")
 BEST_METRIC = "map@r"
+
+
+class CosineClassifier(torch.nn.Module):
+    """Logits ``scale * cos(e, w_c)`` of unit embeddings against unit class weights (NormFace).
+
+    Trained beside the triplet loss, as the re-identification "bag of tricks" does with its ID
+    loss: every image gets a gradient towards its class each step, which the triplet loss alone
+    gives only through the few triplets that are still active. It is discarded after training.
+    """
+
+    def __init__(self, dim: int, num_classes: int, scale: float = 16.0):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.randn(num_classes, dim) * 0.01)
+        self.scale = scale
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        return self.scale * F.normalize(emb, dim=1) @ F.normalize(self.weight, dim=1).T
 
 
 @dataclass
@@ -50,11 +70,13 @@ class EmbedConfig:
     epochs: int = 20
     batch: int = 64
     m: int = 4                       # images per class in a batch (raised when there are few classes)
-    lr: float = 2e-3
+    lr: float = 1e-3
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     margin: float = 0.2
-    mining: str = "batch_hard"       # batch_hard, semi_hard or all
+    mining: str = "semi_hard"        # semi_hard, batch_hard (collapses easily from scratch) or all
+    id_weight: float = 1.0           # weight of the cosine-softmax classification loss over training classes; 0 = triplet only
+    id_scale: float = 16.0           # temperature of that softmax (unit vectors need a scale to reach confident logits)
     augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment settings; {"strength": 0} turns it off
     holdout: float = 0.2             # share held out for the per-epoch retrieval check
     split: str = "auto"              # hold out whole classes ("class"), images of each class ("image"), or auto
@@ -104,9 +126,10 @@ def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
 
 
-def _optimizer(net: torch.nn.Module, cfg: EmbedConfig) -> torch.optim.Optimizer:
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    rest = [p for p in net.parameters() if p.ndim <= 1]  # norms, biases, layer scales: no weight decay
+def _optimizer(modules: list[torch.nn.Module], cfg: EmbedConfig) -> torch.optim.Optimizer:
+    params = [p for m in modules for p in m.parameters()]
+    decay = [p for p in params if p.ndim > 1]
+    rest = [p for p in params if p.ndim <= 1]  # norms, biases, layer scales: no weight decay
     return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                               {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
 
@@ -161,12 +184,17 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     m, batch = _batch_m(cfg.m, cfg.batch, train.num_classes)
     cfg.m, cfg.batch = m, batch
     run.write_config(cfg.to_dict())
+    atomic_write_json(run.path / "split.json", {"holdout": held.paths, "train_images": len(train)})
 
     torch.manual_seed(cfg.seed)
     net = build_embedder(cfg).to(device)
     augment = SnapAugment.from_dict(cfg.augment)
     criterion = TripletLoss(margin=cfg.margin, mining=cfg.mining)
-    opt = _optimizer(net, cfg)
+    classes = train.labels.unique()  # training classes -> 0..C-1 for the classifier
+    class_index = torch.full((int(data.labels.max()) + 1,), -1, dtype=torch.long)
+    class_index[classes] = torch.arange(len(classes))
+    head = CosineClassifier(cfg.dim, len(classes), cfg.id_scale).to(device)
+    opt = _optimizer([net, head], cfg)
     sampler = MPerClassSampler(train.labels, m=m, batch_size=batch, seed=cfg.seed)
     steps_per_epoch = len(sampler) // batch
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
@@ -174,6 +202,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
+        head.load_state_dict(checkpoint.strip_prefix(tensors, "head"))
         load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
         step, best = meta["step"], meta["best"]
         run.truncate_metrics(step)
@@ -185,6 +214,8 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
 
     def save(path: Path, *, with_optimizer: bool) -> None:
         extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
+        if with_optimizer:  # the classifier only matters for resuming
+            extra.update(checkpoint.model_tensors(head, "head"))
         meta = {**model_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
         if optim_meta is not None:
             meta["optim"] = {"model": optim_meta}
@@ -196,7 +227,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
         record.update(report)
         run.log(record)
         plot_curves(run.metrics(), run.path / "curves.png",
-                    [("triplet loss", ("loss",)), ("held-out retrieval", ("recall@1", "recall@5", BEST_METRIC))],
+                    [("loss", ("loss", "triplet_loss", "id_loss")), ("held-out retrieval", ("recall@1", "recall@5", BEST_METRIC))],
                     x="epoch")
         if emb is not None:
             _sample_sheet(held, emb, run.samples / "latest.png")
@@ -218,7 +249,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
             epoch = step // steps_per_epoch
             sampler.set_epoch(epoch)
             order = torch.tensor(list(sampler)).view(steps_per_epoch, batch)
-            sums, count, t0 = torch.zeros(4), 0, time.perf_counter()
+            sums, count, t0 = torch.zeros(6), 0, time.perf_counter()
             while step < total and step // steps_per_epoch == epoch:
                 idx = order[step % steps_per_epoch]
                 seed = step_seed(cfg.seed, 0, step)
@@ -227,20 +258,26 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                 x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
                 for group in opt.param_groups:
                     group["lr"] = _lr_at(step, total, warmup, cfg.lr)
-                loss, stats = criterion(net(x), train.labels[idx].to(device))
+                labels = train.labels[idx].to(device)
+                emb = net(x)
+                triplet, stats = criterion(emb, labels)
+                id_loss = F.cross_entropy(head(emb), class_index.to(device)[labels]) if cfg.id_weight else torch.zeros(())
+                loss = triplet + cfg.id_weight * id_loss
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 step += 1
-                sums += torch.tensor([loss.item(), stats.active_fraction, stats.pos_distance, stats.neg_distance])
+                sums += torch.tensor([loss.item(), triplet.item(), id_loss.item(), stats.active_fraction, stats.pos_distance,
+                                      stats.neg_distance])
                 count += 1
                 bar.update(1)
                 out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
                 if stop.requested or out_of_time:
                     stopped = True
                     break
-            loss_v, active, d_pos, d_neg = (sums / max(count, 1)).tolist()
+            loss_v, triplet_v, id_v, active, d_pos, d_neg = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v,
+                      "triplet_loss": triplet_v, "id_loss": id_v,
                       "active_triplets": active, "positive_distance": d_pos, "negative_distance": d_neg,
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * batch / (time.perf_counter() - t0)}
             if step % steps_per_epoch == 0:
