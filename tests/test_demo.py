@@ -5,16 +5,21 @@ from modiste.demo import run_demo
 def test_demo_writes_one_page_with_every_section(tmp_path):
     tiny = dict(size=32, g_width=8, d_width=8, batch=16, kimg=0.08, tick_kimg=0.04)
     latent = dict(encoder_steps=6, refine_steps=2, refine_n=8, map_thumb=16)
-    page = run_demo(tmp_path / "demo", n_catalog=64, gan_settings=tiny, latent_settings=latent, progress=False)
+    search = dict(epochs=1)
+    page = run_demo(tmp_path / "demo", n_catalog=64, gan_settings=tiny, latent_settings=latent,
+                    search_settings=search, progress=False)
     html = page.read_text()
     for title in ("Synthetic catalog", "Safe image loading", "Design generation (GAN)", "Timings",
                   "Latent space: inversion", "Latent space: map of the catalog", "Latent space: everyday vs collection",
-                  "Latent space: directions without labels", "Latent space: tags and similar items"):
+                  "Latent space: directions without labels", "Latent space: tags and similar items",
+                  "Similar items: street to shop"):
         assert title in html
     for image in ("catalog.png", "loading-letterbox.png", "gan-samples.png", "gan-interpolation.png", "gan/loss.png",
                   "latent/inversion.png", "latent/map/map.png", "latent/edit-style.png", "latent/between.png",
-                  "latent/directions.png", "latent/similar/matches.png"):
+                  "latent/directions.png", "latent/similar/matches.png",
+                  "search/street-to-shop.png", "search/embed/curves.png"):
         assert image in html and (tmp_path / "demo" / image).exists(), image
     assert "empty.jpg" in html and "truncated.jpg" in html  # skipped files listed with reasons
     # a second run reuses the finished GAN run instead of refusing the existing folder
-    assert run_demo(tmp_path / "demo", n_catalog=64, gan_settings=tiny, latent_settings=latent, progress=False).exists()
+    assert run_demo(tmp_path / "demo", n_catalog=64, gan_settings=tiny, latent_settings=latent,
+                    search_settings=search, progress=False).exists()
