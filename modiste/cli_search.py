@@ -29,6 +29,8 @@ def embed_train(
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [1e-3]."),
     margin: Optional[float] = typer.Option(None, help="Triplet margin [0.2]."),
     mining: Optional[str] = typer.Option(None, help="semi_hard, batch_hard or all [semi_hard]; batch_hard from scratch tends to collapse."),
+    id_weight: Optional[float] = typer.Option(None, help="Weight of the class (softmax) loss beside the triplet loss "
+                                                         "[1 for class folders, 0 for pairs]."),
     augment: Optional[float] = typer.Option(None, help="Strength of the snap-like augmentation; 0 turns it off [1]."),
     holdout: Optional[float] = typer.Option(None, help="Share held out for the per-epoch retrieval check [0.2]."),
     split: Optional[str] = typer.Option(None, help="Hold out whole classes (class), images of each class (image), or auto."),
@@ -52,7 +54,7 @@ def embed_train(
     augment_settings = {"strength": augment} if augment is not None else {}
     cfg = EmbedConfig(**_settings(data=str(data) if data else None, out=str(out), arch=arch,
                                   convnext_size=convnext_size, dim=dim, size=size, epochs=epochs, batch=batch, m=m,
-                                  lr=lr, margin=margin, mining=mining, holdout=holdout, split=split,
+                                  lr=lr, margin=margin, mining=mining, id_weight=id_weight, holdout=holdout, split=split,
                                   backbone_weights=str(backbone_weights) if backbone_weights else None,
                                   minutes=minutes, seed=seed, workers=workers, device=device),
                       augment=augment_settings)

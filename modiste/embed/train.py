@@ -75,7 +75,10 @@ class EmbedConfig:
     warmup_epochs: float = 1.0
     margin: float = 0.2
     mining: str = "semi_hard"        # semi_hard, batch_hard (collapses easily from scratch) or all
-    id_weight: float = 1.0           # weight of the cosine-softmax classification loss over training classes; 0 = triplet only
+    # Weight of the cosine-softmax classification loss over the training classes; 0 = triplet only.
+    # None: 1 for class folders (many images per class), 0 for pairs data, where a class is one
+    # item with a few photos and the classifier only slows the triplet loss down.
+    id_weight: float | None = None
     id_scale: float = 16.0           # temperature of that softmax (unit vectors need a scale to reach confident logits)
     augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment settings; {"strength": 0} turns it off
     holdout: float = 0.2             # share held out for the per-epoch retrieval check
@@ -183,6 +186,8 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     train, held = split_holdout(data, cfg.holdout, by=cfg.split, seed=cfg.seed)
     m, batch = _batch_m(cfg.m, cfg.batch, train.num_classes)
     cfg.m, cfg.batch = m, batch
+    if cfg.id_weight is None:
+        cfg.id_weight = 1.0 if data.kind == "classes" else 0.0
     run.write_config(cfg.to_dict())
     atomic_write_json(run.path / "split.json", {"holdout": held.paths, "train_images": len(train)})
 
