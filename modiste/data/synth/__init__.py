@@ -14,6 +14,7 @@ from modiste.data.synth.paint import draw_garment, paint_garment
 from modiste.data.synth.palette import COLOURS
 from modiste.data.synth.patterns import PATTERNS, fill_pattern
 from modiste.data.synth.snaps import Snaps, render_snap, snaps
+from modiste.data.synth.scenes import SCENE_CATEGORIES, Scenes, render_scene, scenes
 
 __all__ = [
     "ATTRIBUTES",
@@ -23,10 +24,12 @@ __all__ = [
     "FIGURES",
     "GROUPS",
     "PATTERNS",
+    "SCENE_CATEGORIES",
     "SYNTH_VERSION",
     "Body",
     "Canvas",
     "Catalog",
+    "Scenes",
     "Snaps",
     "FigureSpec",
     "Frame",
@@ -41,10 +44,12 @@ __all__ = [
     "paint_figure",
     "paint_garment",
     "render_item",
+    "render_scene",
     "render_snap",
     "sample_body",
     "sample_figure",
     "sample_spec",
+    "scenes",
     "snaps",
     "supersample_for",
 ]
