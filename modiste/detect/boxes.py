@@ -143,9 +143,12 @@ def match(gt_boxes: torch.Tensor, gt_labels: torch.Tensor, priors_cxcywh: torch.
     return loc, labels
 
 
-def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float, max_keep: int | None = None) -> torch.Tensor:
     """Greedy non-maximum suppression: indices of the kept boxes, highest score first.
 
+    ``max_keep`` stops after that many boxes: greedy NMS keeps boxes in score order, so the first
+    ``max_keep`` are the same as without the limit, and the loop is bounded by it, not by the
+    thousands of candidates an untrained network gives.
     A box is dropped when its IoU with a kept, higher-scoring box is > ``iou_threshold``.
     Equal scores keep their input order. Runs on the CPU in float64 and returns indices on
     the boxes' device: a loop over a few hundred boxes costs less than a GPU sync per step.
@@ -158,7 +161,7 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     area = box_area(b)
     keep = []
     remaining = order
-    while remaining.numel() > 0:
+    while remaining.numel() > 0 and (max_keep is None or len(keep) < max_keep):
         i = remaining[0]
         keep.append(i)
         rest = remaining[1:]
@@ -173,7 +176,8 @@ def nms(boxes: torch.Tensor, scores: torch.Tensor, iou_threshold: float) -> torc
     return torch.stack(keep).to(device)
 
 
-def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float) -> torch.Tensor:
+def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor, iou_threshold: float,
+                max_keep: int | None = None) -> torch.Tensor:
     """NMS within each class; boxes of different labels never suppress each other.
 
     Shifts each class's boxes by ``label * (max coordinate + 1)`` so classes cannot overlap and
@@ -185,7 +189,7 @@ def batched_nms(boxes: torch.Tensor, scores: torch.Tensor, labels: torch.Tensor,
     b = boxes.detach().to(torch.float64).reshape(-1, 4)
     span = float(b.max() - min(float(b.min()), 0.0)) + 1
     shifted = b + (labels.to(b.device, torch.float64) * span)[:, None]
-    return nms(shifted, scores, iou_threshold)
+    return nms(shifted, scores, iou_threshold, max_keep)
 
 
 def postprocess(loc: torch.Tensor, conf_logits: torch.Tensor, priors_cxcywh: torch.Tensor, *,
@@ -214,5 +218,5 @@ def postprocess(loc: torch.Tensor, conf_logits: torch.Tensor, priors_cxcywh: tor
     order = order[rank < pre_nms_top_k]
     prior_idx, cls, scores = prior_idx[order], cls[order], scores[order]
 
-    keep = batched_nms(boxes[prior_idx], scores, cls, iou_threshold)[:max_detections]
+    keep = batched_nms(boxes[prior_idx], scores, cls, iou_threshold, max_detections)
     return boxes[prior_idx[keep]], scores[keep], cls[keep]

@@ -259,3 +259,15 @@ def test_postprocess_recovers_a_perfect_prediction():
     assert labels.tolist() == [1]
     assert torch.allclose(boxes, gt, atol=1e-5)
     assert scores.item() > 0.9
+
+
+def test_nms_max_keep_is_a_prefix_of_the_full_result():
+    g = torch.Generator().manual_seed(11)
+    xy = torch.rand(300, 2, generator=g) * 50
+    boxes = torch.cat([xy, xy + 5 + torch.rand(300, 2, generator=g) * 20], 1)
+    scores = torch.rand(300, generator=g)
+    full = nms(boxes, scores, 0.5)
+    assert len(full) > 10
+    assert torch.equal(nms(boxes, scores, 0.5, max_keep=10), full[:10])
+    labels = torch.randint(0, 3, (300,), generator=g)
+    assert torch.equal(batched_nms(boxes, scores, labels, 0.5, max_keep=7), batched_nms(boxes, scores, labels, 0.5)[:7])

@@ -16,6 +16,7 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "embed_vgg": dict(dim=16, width=8),
     "embed_convnext": dict(dim=16, size="micro"),
     **{f"convnext_{size}": dict(num_classes=5) for size in ("micro", "atto", "femto", "pico", "nano", "tiny")},
+    "ssd_convnext": dict(num_classes=3, image_size=64, extra_width=16),
 }
 
 
@@ -23,7 +24,14 @@ def make_input(name: str, n: int = 4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     if name.endswith("_g"):
         return torch.randn(n, SMALL[name]["latent_dim"], generator=g)
-    return torch.rand(n, 3, 32, 32, generator=g) * 2 - 1
+    side = SMALL[name].get("image_size", 32)
+    return torch.rand(n, 3, side, side, generator=g) * 2 - 1
+
+
+def forward(model, x):
+    """One tensor per model: a detector's (box offsets, class logits) flattened side by side."""
+    out = model(x)
+    return torch.cat([o.flatten(1) for o in out], 1) if isinstance(out, tuple) else out
 
 
 def loss_of(name: str, out: torch.Tensor) -> torch.Tensor:
@@ -35,6 +43,8 @@ def loss_of(name: str, out: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(out, torch.tensor([1.0, 1.0, 0.0, 0.0]))
     if name == "latent_encoder":
         return F.mse_loss(out, torch.linspace(-1, 1, out.shape[1]).expand_as(out))
+    if name.startswith("ssd_"):  # fixed box offsets, and class 1 for every default box
+        return F.mse_loss(out, torch.linspace(-1, 1, out.shape[1]).expand_as(out))
     return F.cross_entropy(out, torch.tensor([0, 1, 2, 3]))
 
 
@@ -45,7 +55,7 @@ def test_every_registered_model_is_covered():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_shapes_and_range(name):
     model = create_model(name, **SMALL[name])
-    out = model(make_input(name))
+    out = forward(model, make_input(name))
     if name.endswith("_g"):
         assert out.shape == (4, 3, 32, 32)
         assert out.min() >= -1 and out.max() <= 1
@@ -53,6 +63,9 @@ def test_shapes_and_range(name):
         assert out.shape == (4,)
     elif name == "latent_encoder":
         assert out.shape == (4, 16)
+    elif name.startswith("ssd_"):
+        loc, conf = model(make_input(name))
+        assert loc.shape == (4, len(model.priors), 4) and conf.shape == (4, len(model.priors), 4)
     elif name.startswith("embed_"):
         assert out.shape == (4, 16)
         assert torch.allclose(out.norm(dim=1), torch.ones(4), atol=1e-5)
@@ -81,7 +94,7 @@ def test_unsupported_size_is_a_clear_error():
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_gradients_reach_every_parameter(name):
     model = create_model(name, **SMALL[name])
-    loss_of(name, model(make_input(name))).backward()
+    loss_of(name, forward(model, make_input(name))).backward()
     for pname, p in model.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
         assert p.grad.abs().sum() > 0, pname
@@ -96,8 +109,8 @@ def test_same_seed_same_model(name):
     torch.manual_seed(4)
     c = create_model(name, **SMALL[name]).eval()
     x = make_input(name)
-    assert torch.equal(a(x), b(x))
-    assert not torch.equal(a(x), c(x))
+    assert torch.equal(forward(a, x), forward(b, x))
+    assert not torch.equal(forward(a, x), forward(c, x))
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
@@ -110,24 +123,24 @@ def test_a_few_steps_lower_the_loss(name):
     x = make_input(name)
     first = None
     for _ in range(6):
-        loss = loss_of(name, model(x))
+        loss = loss_of(name, forward(model, x))
         first = first if first is not None else loss.item()
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert loss_of(name, model(x)).item() < first
+    assert loss_of(name, forward(model, x)).item() < first
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_save_load_round_trip_gives_identical_outputs(name, tmp_path):
     model = create_model(name, **SMALL[name])
     model.train()
-    model(make_input(name, seed=5))  # move BatchNorm statistics off their initial values
+    forward(model, make_input(name, seed=5))  # move BatchNorm statistics off their initial values
     model.eval()
     path = checkpoint.save_model(tmp_path / "m", model, image_size=[32, 32])
     loaded = checkpoint.load_model(path).eval()
     x = make_input(name, seed=1)
-    assert torch.equal(model(x), loaded(x))
+    assert torch.equal(forward(model, x), forward(loaded, x))
     assert loaded.model_spec == model.model_spec
 
 
