@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from modiste.cli_detect import detect_app, shop_command
 from modiste.cli_latent import latent_app
 from modiste.cli_search import embed_app, index_app, search_command
 
@@ -22,6 +23,8 @@ app.add_typer(latent_app, name="latent")
 app.add_typer(embed_app, name="embed")
 app.add_typer(index_app, name="index")
 app.command("search")(search_command)
+app.add_typer(detect_app, name="detect")
+app.command("shop")(shop_command)
 
 
 def _given(**kwargs) -> dict:
@@ -63,6 +66,25 @@ def synth_snaps(
     from modiste.data.synth import snaps
 
     result = snaps(catalog, out, per_item=per_item, size=size, seed=seed, workers=workers)
+    typer.echo(f"wrote {result}")
+
+
+@synth_app.command("scenes")
+def synth_scenes(
+    out: Path = typer.Argument(..., help="Folder for images/, annotations.json (COCO), labels/ and data.yaml (YOLO)."),
+    n: int = typer.Option(200, help="Number of street scenes."),
+    width: int = typer.Option(240, help="Image width in pixels."),
+    height: int = typer.Option(320, help="Image height in pixels (portrait)."),
+    seed: int = typer.Option(0, help="Same seed, same scenes."),
+    workers: Optional[int] = typer.Option(None, help="Drawing processes (default: up to 2)."),
+):
+    """Draw street scenes: figures wearing 1-4 items on cluttered backgrounds, with boxes and categories.
+
+    Example: modiste synth scenes data/scenes --n 1000
+    """
+    from modiste.data.synth.scenes import scenes
+
+    result = scenes(out, n=n, size=(width, height), seed=seed, workers=workers)
     typer.echo(f"wrote {result}")
 
 

@@ -270,6 +270,12 @@ def _to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
 
 
+def fit_image(image: torch.Tensor, policy: ImagePolicy) -> torch.Tensor:
+    """A decoded uint8 (3, H, W) image resized as ``policy`` says (e.g. a crop, to a model's input)."""
+    im = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), "RGB")
+    return torch.from_numpy(np.asarray(_fit(im, policy)).transpose(2, 0, 1).copy())
+
+
 def _fit(im: Image.Image, policy: ImagePolicy) -> Image.Image:
     """Resize an RGB image to ``policy.size`` as ``policy.resize`` says."""
     if policy.size is None:

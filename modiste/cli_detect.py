@@ -1,0 +1,137 @@
+"""``modiste detect ...``, ``modiste shop`` and ``modiste export``: items in street photos, and where to buy them."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+detect_app = typer.Typer(no_args_is_help=True, help="An SSD-style detector for fashion items: train, val, predict.")
+
+
+def _settings(**kwargs) -> dict:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+def _images(sources: List[Path]) -> list[Path]:
+    from modiste.data.datasets import open_dataset
+
+    out: list[Path] = []
+    for s in sources:
+        if s.is_dir() or s.suffix.lower() == ".csv":
+            out += [r.path for r in open_dataset(s).records]
+        else:
+            out.append(s)
+    return out
+
+
+@detect_app.command("train")
+def detect_train(
+    data: Optional[Path] = typer.Argument(None, help="COCO JSON, YOLO data YAML, or a folder holding one."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    val: Optional[Path] = typer.Option(None, help="Validation data [DATA's val split, else 10% of DATA]."),
+    size: Optional[int] = typer.Option(None, help="Input side in px [320; 512 for small items]."),
+    backbone: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, ... [micro]."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
+    batch: Optional[int] = typer.Option(None, help="Batch size [16]."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [2e-3]."),
+    minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
+    seed: Optional[int] = typer.Option(None, help="Seed [0]."),
+    workers: Optional[int] = typer.Option(None, help="Decoding and augmentation processes."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+    resume: bool = typer.Option(False, help="Continue the run in --out."),
+):
+    """Train the detector from scratch; validation mAP each epoch, best checkpoint kept.
+
+    Example: modiste detect train data/scenes/data.yaml --out runs/detect/a --epochs 30
+    Resume:  modiste detect train --out runs/detect/a --resume
+    """
+    from modiste.detect.train import DetectConfig, train_detector
+
+    if data is None and not resume:
+        raise typer.BadParameter("give DATA (or --resume an existing run)")
+    cfg = DetectConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
+                                   size=size, backbone=backbone, epochs=epochs, batch=batch, lr=lr, minutes=minutes,
+                                   seed=seed, workers=workers, device=device))
+    best = train_detector(cfg, resume=resume)
+    summary = json.loads((out / "summary.json").read_text())
+    b = summary["best"]
+    typer.echo(f"best checkpoint {best} (epoch {b['epoch']}): mAP@0.5 {b['map50']:.4f}\ncurves: {out / 'curves.png'}")
+    if summary["stop_reason"] != "budget":
+        typer.echo(f"stopped early ({summary['stop_reason']}); continue with: modiste detect train --out {out} --resume")
+
+
+@detect_app.command("val")
+def detect_val(
+    ckpt: Path = typer.Argument(..., help="Detector run folder or checkpoint."),
+    data: Path = typer.Argument(..., help="COCO JSON, YOLO data YAML, or a folder holding one."),
+    split: str = typer.Option("val", help="Split of a YOLO data YAML."),
+    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json and pr_curve.png [RUN/val]."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+):
+    """COCO-style mAP@0.5 and mAP@0.5:0.95, per-class AP and a precision-recall plot.
+
+    Example: modiste detect val runs/detect/a data/scenes/data.yaml
+    """
+    from modiste.detect.data import read_detection
+    from modiste.detect.model import Detector
+    from modiste.detect.train import evaluate_model
+
+    det = Detector.load(ckpt)
+    records, classes = read_detection(data, split=split)
+    if classes != det.classes:
+        raise typer.BadParameter(f"{data} has classes {classes}; the detector was trained on {det.classes}")
+    metrics, skips = evaluate_model(det.net, records, classes, workers=workers or 0, device=det.device)
+    out = out or det.path.parent.parent / "val"
+    metrics.save(out / "metrics.json")
+    metrics.plot_pr(out / "pr_curve.png")
+    typer.echo(f"{metrics}\n{skips}\nwrote {out / 'metrics.json'} and {out / 'pr_curve.png'}")
+
+
+@detect_app.command("predict")
+def detect_predict(
+    ckpt: Path = typer.Argument(..., help="Detector run folder or checkpoint."),
+    images: List[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
+    out: Path = typer.Option(Path("detections"), help="Folder for one JSON and one drawn JPEG per image."),
+    conf: float = typer.Option(0.3, help="Score threshold."),
+    iou: float = typer.Option(0.45, help="NMS IoU threshold (per class)."),
+    no_draw: bool = typer.Option(False, "--no-draw", help="Only the JSON files."),
+):
+    """Boxes, categories and scores per image, as JSON and drawn on the image.
+
+    Example: modiste detect predict runs/detect/a snaps/ --out detections/ --conf 0.4
+    """
+    from modiste.detect.model import Detector
+
+    det = Detector.load(ckpt, score_threshold=conf, iou_threshold=iou)
+    results = det.predict(_images(images), out, draw=not no_draw)
+    n = sum(len(r) for r in results)
+    typer.echo(f"{n} items in {len(results)} images; wrote {out}")
+
+
+def shop_command(
+    snaps: List[Path] = typer.Argument(..., help="Street photos (files, folders or CSV manifests)."),
+    detector: Path = typer.Option(..., help="Detector run folder or checkpoint."),
+    index: Path = typer.Option(..., help="Catalog index folder (modiste index build)."),
+    k: int = typer.Option(5, help="Catalog matches per item."),
+    same_category: bool = typer.Option(False, help="Only matches of the detected category."),
+    conf: float = typer.Option(0.3, help="Detection score threshold."),
+    margin: float = typer.Option(0.1, help="Crop margin around each box, as a fraction of its size."),
+    out: Path = typer.Option(Path("shop"), help="Folder for shop.json and index.html."),
+):
+    """Shop the look: detect the items in a street photo and find each in the catalog.
+
+    Example: modiste shop snap.jpg --detector runs/detect/a --index runs/index/shop --k 5
+    """
+    from modiste.detect.shop import shop_the_look
+
+    result = shop_the_look(_images(snaps), detector, index, k=k, margin=margin, same_category=same_category,
+                           score_threshold=conf)
+    result.save(out)
+    for look in result.looks:
+        typer.echo(look.snap)
+        for it in look.items:
+            best = it.matches[0]["path"] if it.matches else "-"
+            typer.echo(f"  {it.category:<10} {it.score:.2f}  box {it.box}  best match {best}")
+    typer.echo(f"wrote {out / 'shop.json'} and {out / 'index.html'}")

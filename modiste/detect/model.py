@@ -1,0 +1,160 @@
+"""A trained detector as a callable: images in, boxes, categories and scores out."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from PIL import Image, ImageDraw
+
+from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, load_image
+from modiste.detect.augment import DetectionTransform, to_pixels
+from modiste.detect.boxes import postprocess
+from modiste.io import atomic_path, atomic_write_json
+from modiste.nn import checkpoint
+
+KIND = "detector"
+
+
+@dataclass
+class Detections:
+    """One image's detections, boxes in that image's pixels (xyxy)."""
+
+    path: str
+    width: int
+    height: int
+    boxes: torch.Tensor  # float (K, 4)
+    scores: torch.Tensor  # float (K,)
+    labels: torch.Tensor  # long (K,), index into ``classes``
+    classes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"image": self.path, "width": self.width, "height": self.height,
+                "detections": [{"box": [round(float(v), 2) for v in b], "category": self.classes[int(lab)],
+                                "category_id": int(lab), "score": round(float(s), 5)}
+                               for b, s, lab in zip(self.boxes, self.scores, self.labels)]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any], classes: Sequence[str]) -> Detections:
+        dets = d["detections"]
+        return cls(d["image"], int(d["width"]), int(d["height"]),
+                   torch.tensor([x["box"] for x in dets], dtype=torch.float32).reshape(-1, 4),
+                   torch.tensor([x["score"] for x in dets], dtype=torch.float32),
+                   torch.tensor([x["category_id"] for x in dets], dtype=torch.long), list(classes))
+
+    def draw(self, image: torch.Tensor | None = None) -> Image.Image:
+        """The image with each box outlined and labelled (colour per category)."""
+        if image is None:
+            image = load_image(self.path, ImagePolicy())
+        im = Image.fromarray(image.permute(1, 2, 0).numpy()).convert("RGB")
+        draw = ImageDraw.Draw(im)
+        line = max(1, round(min(self.width, self.height) / 160))
+        for b, s, lab in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist()):
+            colour = PALETTE[lab % len(PALETTE)]
+            draw.rectangle(b, outline=colour, width=line)
+            text = f"{self.classes[lab]} {s:.2f}"
+            tw = draw.textlength(text)
+            y = max(0, b[1] - 11)
+            draw.rectangle([b[0], y, b[0] + tw + 4, y + 11], fill=colour)
+            draw.text((b[0] + 2, y), text, fill=(255, 255, 255))
+        return im
+
+
+PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 190, 190),
+           (240, 50, 230), (128, 128, 0), (0, 0, 128), (170, 110, 40), (128, 0, 0), (0, 128, 128)]
+
+
+class Detector:
+    """An SSD checkpoint with its class names and input size; ``detector(images)`` -> list of Detections."""
+
+    def __init__(self, net: torch.nn.Module, classes: Sequence[str], *, meta: dict[str, Any] | None = None,
+                 path: Path | None = None, score_threshold: float = 0.3, iou_threshold: float = 0.45,
+                 max_detections: int = 100, batch: int = 16):
+        self.net = net.eval()
+        self.classes = list(classes)
+        self.meta, self.path = meta or {}, path
+        self.size = int(net.image_size)
+        self.transform = DetectionTransform(self.size)
+        self.score_threshold, self.iou_threshold, self.max_detections = score_threshold, iou_threshold, max_detections
+        self.batch = batch
+        self.device = next(net.parameters()).device
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, **settings: Any) -> Detector:
+        """From a ``detect train`` run folder (its best checkpoint) or a checkpoint file."""
+        path = Path(path).expanduser()
+        if path.is_dir() and (path / "checkpoints" / "best.safetensors").exists():
+            path = path / "checkpoints" / "best.safetensors"
+        path = checkpoint.resolve(path)
+        meta = checkpoint.read_meta(path)
+        if meta.get("kind") != KIND:
+            raise ValueError(f"{path}: not a detector checkpoint (kind={meta.get('kind')!r}); "
+                             "train one with: modiste detect train")
+        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        net = checkpoint.load_model(path, "model", device=device)
+        return cls(net, meta["classes"], meta=meta, path=path, **settings)
+
+    @torch.no_grad()
+    def raw(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Network outputs for a normalised batch (B, 3, S, S)."""
+        return self.net(x.to(self.device))
+
+    def detect(self, images: Sequence[torch.Tensor], paths: Sequence[str] | None = None) -> list[Detections]:
+        """Detections for uint8 images (3, H, W) of any sizes."""
+        out: list[Detections] = []
+        paths = list(paths) if paths is not None else [""] * len(images)
+        for start in range(0, len(images), self.batch):
+            chunk = images[start:start + self.batch]
+            x = torch.stack([self.transform(im)[0] for im in chunk])
+            loc, conf = self.raw(x)
+            for i, im in enumerate(chunk):
+                boxes, scores, labels = postprocess(loc[i].cpu(), conf[i].cpu(), self.net.priors.cpu(),
+                                                    score_threshold=self.score_threshold,
+                                                    iou_threshold=self.iou_threshold,
+                                                    max_detections=self.max_detections)
+                h, w = im.shape[1:]
+                out.append(Detections(paths[start + i], w, h, to_pixels(boxes, w, h), scores, labels, self.classes))
+        return out
+
+    def __call__(self, images: Sequence[torch.Tensor]) -> list[Detections]:
+        return self.detect(images)
+
+    def predict(self, sources: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
+                draw: bool = True) -> list[Detections]:
+        """Detect in image files; unreadable ones are skipped with a warning naming them.
+
+        With ``out``: ``out/<name>.json`` per image and ``out/<name>.jpg`` with the boxes drawn."""
+        import warnings
+
+        images, names = [], []
+        for p in sources:
+            try:
+                images.append(load_image(p, ImagePolicy()))
+                names.append(str(p))
+            except BadImageError as e:
+                warnings.warn(str(e), BadImageWarning, stacklevel=2)
+        results = self.detect(images, names)
+        if out is not None:
+            out = Path(out)
+            out.mkdir(parents=True, exist_ok=True)
+            for det, im in zip(results, images):
+                stem = Path(det.path).stem
+                atomic_write_json(out / f"{stem}.json", det.to_json())
+                if draw:
+                    with atomic_path(out / f"{stem}.jpg") as tmp:
+                        det.draw(im).save(tmp, format="JPEG", quality=90)
+        return results
+
+    def __repr__(self) -> str:
+        return f"Detector({self.path}, classes={len(self.classes)}, size={self.size})"
+
+
+def read_predictions(folder: str | os.PathLike, classes: Sequence[str]) -> list[Detections]:
+    """The JSON files ``predict`` wrote, back as Detections."""
+    return [Detections.from_json(json.loads(p.read_text()), classes) for p in sorted(Path(folder).glob("*.json"))]

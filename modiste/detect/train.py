@@ -1,0 +1,232 @@
+"""Train the SSD detector: box-aware augmentation, SSD matching, MultiBox loss, per-epoch mAP, best checkpoint."""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from modiste import __version__
+from modiste.data.loading import SkipLog, default_num_workers
+from modiste.detect.augment import DetectionAugment, DetectionTransform, to_pixels
+from modiste.detect.boxes import postprocess
+from modiste.detect.data import DetectionDataset, DetectionRecord, detection_collate, read_detection
+from modiste.detect.loss import match_batch, multibox_loss
+from modiste.detect.metrics import DetectionMetrics, evaluate_detections
+from modiste.detect.model import KIND
+from modiste.io import atomic_write_json
+from modiste.nn import checkpoint
+from modiste.nn.registry import create_model
+from modiste.progress import progress_bar
+from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.plots import plot_curves
+from modiste.train.run import GracefulStop, RunDir
+
+
+@dataclass
+class DetectConfig:
+    data: str = ""                 # COCO JSON, YOLO data YAML, or a folder holding either
+    val: str | None = None         # validation data [DATA's val split, else a share of DATA]
+    out: str = "runs/detect/default"
+    size: int = 320                # network input side (512 for small items)
+    backbone: str = "micro"        # ConvNeXt size
+    epochs: int = 30
+    batch: int = 16
+    lr: float = 2e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    val_fraction: float = 0.1      # held out when there is no validation split
+    augment: bool = True
+    eval_score_threshold: float = 0.01  # low for mAP: the PR curve needs the low-scoring tail
+    minutes: float | None = None
+    seed: int = 0
+    workers: int | None = None
+    device: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DetectConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+class _EpochSeeded(Dataset):
+    """Augments item ``i`` of epoch ``e`` (sampled as ``e * n + i``) with ``default_rng([seed, e, i])``,
+    so an epoch's images do not depend on worker count or on where a resumed run restarted."""
+
+    def __init__(self, base: DetectionDataset, transform, seed: int):
+        self.base, self.transform, self.seed = base, transform, seed
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, key: int):
+        epoch, index = divmod(int(key), len(self.base))
+        sample = self.base[index]
+        if hasattr(sample, "image"):
+            rng = np.random.default_rng([self.seed, epoch, index])
+            sample.image, sample.boxes, sample.labels = self.transform(sample.image, sample.boxes, sample.labels, rng)
+        return sample
+
+
+def load_splits(cfg: DetectConfig) -> tuple[list[DetectionRecord], list[DetectionRecord], list[str]]:
+    train, classes = read_detection(cfg.data, split="train")
+    if cfg.val is not None:
+        val, val_classes = read_detection(cfg.val, split="val")
+    else:
+        try:
+            val, val_classes = read_detection(cfg.data, split="val")
+        except (KeyError, ValueError, FileNotFoundError):
+            val, val_classes = [], classes
+        if not val or [r.path for r in val] == [r.path for r in train]:
+            order = np.random.default_rng(cfg.seed).permutation(len(train))
+            n_val = max(1, round(len(train) * cfg.val_fraction))
+            val, train = [train[i] for i in order[:n_val]], [train[i] for i in order[n_val:]]
+    if val_classes != classes:
+        raise ValueError(f"validation classes {val_classes} differ from training classes {classes}")
+    if not train:
+        raise ValueError(f"{cfg.data}: no training images")
+    return train, val, classes
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+@torch.no_grad()
+def evaluate_model(net: torch.nn.Module, records: Sequence[DetectionRecord], classes: list[str], *,
+                   batch: int = 16, workers: int = 0, score_threshold: float = 0.01,
+                   device: torch.device | str = "cpu") -> tuple[DetectionMetrics, SkipLog]:
+    """COCO-style mAP of ``net`` on ``records`` (boxes compared in original pixels)."""
+    was = net.training
+    net.eval()
+    ds = DetectionDataset(records, net.image_size, DetectionTransform(net.image_size))
+    loader = DataLoader(ds, batch_size=batch, num_workers=workers, collate_fn=detection_collate)
+    preds, truth, skips = [], [], SkipLog()
+    for b in loader:
+        skips.record(b.bad)
+        if not len(b):
+            continue
+        loc, conf = net(b.images.to(device))
+        for i, idx in enumerate(b.indices.tolist()):
+            rec = records[idx]
+            boxes, scores, labels = postprocess(loc[i].cpu(), conf[i].cpu(), net.priors.cpu(),
+                                                score_threshold=score_threshold)
+            preds.append({"boxes": to_pixels(boxes, rec.width, rec.height), "scores": scores, "labels": labels})
+            truth.append({"boxes": rec.boxes, "labels": rec.labels})
+    net.train(was)
+    return evaluate_detections(preds, truth, classes), skips
+
+
+def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train into ``cfg.out``; returns the best checkpoint (by validation mAP@0.5)."""
+    run = RunDir(cfg.out, resume=resume)
+    if resume:
+        saved = DetectConfig.from_dict(run.read_config())
+        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
+        cfg = saved
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    train, val, classes = load_splits(cfg)
+    run.write_config(cfg.to_dict())
+
+    torch.manual_seed(cfg.seed)
+    net = create_model("ssd_convnext", num_classes=len(classes), image_size=cfg.size, size=cfg.backbone).to(device)
+    priors = net.priors.cpu()
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    transform = DetectionAugment(cfg.size) if cfg.augment else DetectionTransform(cfg.size)
+    dataset = _EpochSeeded(DetectionDataset(train, cfg.size), transform, cfg.seed)
+    workers = cfg.workers if cfg.workers is not None else default_num_workers(dataset)
+    steps_per_epoch = max(1, len(train) // cfg.batch)
+    total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+    step, best = 0, {"epoch": None, "map50": -1.0}
+    if resume:
+        tensors, meta = checkpoint.read(run.latest, device=device)
+        net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
+        load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
+        step, best = meta["step"], meta["best"]
+        run.truncate_metrics(step)
+
+    base_meta = {"kind": KIND, "classes": classes, "image_size": cfg.size, "config": cfg.to_dict(),
+                 "data": {"train_images": len(train), "val_images": len(val)}, "modiste_version": __version__}
+
+    def save(path: Path, *, with_optimizer: bool) -> None:
+        extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
+        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
+        if optim_meta is not None:
+            meta["optim"] = {"model": optim_meta}
+        checkpoint.save_models(path, {"model": net}, meta, extra=extra)
+
+    skips = SkipLog()
+    started = time.monotonic()
+    stopped = out_of_time = False
+    bar = progress_bar(total=total, initial=step, unit="step", desc="detect", disable=not progress)
+    net.train()
+    with GracefulStop() as stop:
+        while step < total and not stopped:
+            epoch = step // steps_per_epoch
+            order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
+            order = order[: steps_per_epoch * cfg.batch] + epoch * len(train)
+            done = step % steps_per_epoch
+            loader = DataLoader(dataset, batch_size=cfg.batch, sampler=order[done * cfg.batch:].tolist(),
+                                num_workers=workers, collate_fn=detection_collate)
+            sums, count, t0 = torch.zeros(4), 0, time.perf_counter()
+            for b in loader:
+                skips.record(b.bad)
+                if not len(b):
+                    step += 1
+                    continue
+                for group in opt.param_groups:
+                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                loc_t, labels_t = match_batch(b.boxes, b.labels, priors)
+                loc, conf = net(b.images.to(device))
+                loss, parts = multibox_loss(loc, conf, loc_t.to(device), labels_t.to(device))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                sums += torch.tensor([loss.item(), parts.loc, parts.conf, parts.positives])
+                count += 1
+                bar.update(1)
+                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                if stop.requested or out_of_time:
+                    stopped = True
+                    break
+            loss_v, loc_v, conf_v, pos_v = (sums / max(count, 1)).tolist()
+            record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "loc_loss": loc_v,
+                      "conf_loss": conf_v, "positives_per_image": pos_v, "lr": opt.param_groups[0]["lr"],
+                      "images_per_s": count * cfg.batch / (time.perf_counter() - t0)}
+            if step % steps_per_epoch == 0 and val:
+                metrics, _ = evaluate_model(net, val, classes, batch=cfg.batch, workers=workers,
+                                            score_threshold=cfg.eval_score_threshold, device=device)
+                record.update({"map50": metrics.map50, "map": metrics.map})
+                if metrics.map50 > best["map50"]:
+                    best = {"epoch": record["epoch"], "map50": metrics.map50, "map": metrics.map}
+                    save(run.checkpoints / "best.safetensors", with_optimizer=False)
+                    metrics.save(run.path / "val_metrics.json")
+                    metrics.plot_pr(run.path / "pr_curve.png")
+                bar.set_postfix(loss=f"{loss_v:.3f}", map50=f"{metrics.map50:.3f}")
+            run.log(record)
+            plot_curves(run.metrics(), run.path / "curves.png",
+                        [("loss", ("loss", "loc_loss", "conf_loss")), ("validation", ("map50", "map"))], x="epoch")
+            save(run.latest, with_optimizer=True)
+            if not val and step % steps_per_epoch == 0:
+                save(run.checkpoints / "best.safetensors", with_optimizer=False)
+    bar.close()
+    atomic_write_json(run.path / "skipped.json", skips.summary())
+    run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
+                       "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
+                       "best": best, "classes": classes, "train_images": len(train), "val_images": len(val),
+                       "skipped_files": skips.count, "modiste_version": __version__})
+    return run.checkpoints / "best.safetensors"
