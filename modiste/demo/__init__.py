@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from modiste.demo.detect import detect_section
 from modiste.demo.latent import latent_section
 from modiste.demo.search import search_section
 from modiste.report import Report
@@ -27,7 +28,7 @@ DEMO_GAN = dict(size=64, g_width=32, d_width=32, batch=32, kimg=60, tick_kimg=6,
 
 def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 4.0, seed: int = 0, n_catalog: int = 2000,
              gan_settings: dict | None = None, latent_settings: dict | None = None, search_settings: dict | None = None,
-             progress: bool = True) -> Path:
+             detect_settings: dict | None = None, progress: bool = True) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out / "index.html", "modiste demo",
@@ -49,6 +50,7 @@ def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 4.0, seed: i
     gan = timed("design generation (GAN)", _gan_section, report, out, cat, settings, progress)
     timed("latent space", latent_section, report, out, cat, gan, latent_settings or {}, progress)
     timed("similar items (street to shop)", search_section, report, out, cat, search_settings or {}, progress)
+    timed("detection and shop the look", detect_section, report, out, detect_settings or {}, progress)
     return report.write()
 
 
