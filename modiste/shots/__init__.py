@@ -1,0 +1,1 @@
+"""Shot types after classification: a shop's regulation (house order) and sorting a product's photos by it."""
