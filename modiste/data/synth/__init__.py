@@ -13,6 +13,7 @@ from modiste.data.synth.spec import CATEGORIES, GROUPS, GarmentSpec, Style, samp
 from modiste.data.synth.paint import draw_garment, paint_garment
 from modiste.data.synth.palette import COLOURS
 from modiste.data.synth.patterns import PATTERNS, fill_pattern
+from modiste.data.synth.shots import SHOT_TYPES, Shots, galleries, render_shot, shots
 from modiste.data.synth.snaps import Snaps, render_snap, snaps
 from modiste.data.synth.scenes import SCENE_CATEGORIES, Scenes, render_scene, scenes
 
@@ -25,11 +26,13 @@ __all__ = [
     "GROUPS",
     "PATTERNS",
     "SCENE_CATEGORIES",
+    "SHOT_TYPES",
     "SYNTH_VERSION",
     "Body",
     "Canvas",
     "Catalog",
     "Scenes",
+    "Shots",
     "Snaps",
     "FigureSpec",
     "Frame",
@@ -40,16 +43,19 @@ __all__ = [
     "draw_garment",
     "figure_bounds",
     "fill_pattern",
+    "galleries",
     "garment_shape",
     "paint_figure",
     "paint_garment",
     "render_item",
     "render_scene",
+    "render_shot",
     "render_snap",
     "sample_body",
     "sample_figure",
     "sample_spec",
     "scenes",
+    "shots",
     "snaps",
     "supersample_for",
 ]
