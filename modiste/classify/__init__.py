@@ -1,0 +1,1 @@
+"""Image classifiers (shot types, categories): training, evaluation, prediction."""

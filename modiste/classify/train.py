@@ -1,0 +1,265 @@
+"""Train an image classifier (shot types, categories): a ConvNeXt trained from scratch or from local weights.
+
+Class-balanced batches (every class drawn equally often, so rare shot types are learnt), label
+smoothing, augmentation that keeps the class (mild crops and colour; flips only when a mirror
+image is still the same class), stochastic depth, AdamW with warm-up and cosine decay, bf16
+autocast on GPU. After each epoch: accuracy and macro-F1 on the validation split; the best
+checkpoint by accuracy is kept. A stopped run resumes exactly.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from modiste import __version__
+from modiste.data.datasets import open_dataset
+from modiste.data.images import ImagePolicy
+from modiste.data.loading import SkipLog, scan
+from modiste.embed.augment import SnapAugment
+from modiste.gan.loop import step_seed
+from modiste.io import atomic_write_json
+from modiste.metrics.classification import classification_report
+from modiste.nn import checkpoint
+from modiste.nn.convnext import SIZES, load_convnext_weights
+from modiste.nn.registry import create_model
+from modiste.progress import progress_bar
+from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.plots import plot_curves
+from modiste.train.run import GracefulStop, RunDir
+
+KIND = "classifier"
+
+# Mild: a shot type must survive its augmentation (a collar crop stays a collar crop).
+AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.0, brightness=0.2, contrast=0.2,
+               saturation=0.2, hue=0.02, p_color=0.8, p_gray=0.05, p_blur=0.1, blur_sigma=(0.1, 1.0))
+
+
+@dataclass
+class ClassifyConfig:
+    data: str = ""                  # class folders or a CSV with path and label columns
+    val: str | None = None          # validation images [a share of DATA]
+    out: str = "runs/shots/default"
+    arch: str = "femto"             # ConvNeXt size: micro, atto, femto, pico, nano, tiny
+    size: int = 96                  # input side in px
+    resize: str = "letterbox"
+    epochs: int = 30
+    batch: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 2.0
+    label_smoothing: float = 0.1
+    drop_path: float = 0.1
+    balanced: bool = True           # draw every class equally often
+    flip: bool = True               # False when a mirror image is another class (left vs right sleeve)
+    augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment overrides of AUGMENT
+    val_fraction: float = 0.15      # of each class, when no validation set is given
+    weights: str | None = None      # local ConvNeXt weights (public layout); the head is replaced if needed
+    amp: bool | None = None         # bf16 autocast [on for CUDA]
+    minutes: float | None = None
+    seed: int = 0
+    workers: int | None = None
+    device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.arch not in SIZES:
+            raise ValueError(f"arch must be a ConvNeXt size ({', '.join(SIZES)}), got {self.arch!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ClassifyConfig:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+@dataclass
+class LabelledImages:
+    images: torch.Tensor  # uint8 (N, 3, H, W)
+    labels: torch.Tensor  # long (N,)
+    paths: list[str]
+    classes: list[str]
+    skips: SkipLog
+
+
+def read_labelled(source: str, *, size: int, resize: str = "letterbox", classes: list[str] | None = None,
+                  workers: int | None = None, progress: bool = True) -> LabelledImages:
+    """Decode a labelled folder/CSV at ``size`` px; unreadable files are skipped with a warning naming them."""
+    ds = open_dataset(source, ImagePolicy(size=(size, size), resize=resize))
+    if ds.classes is None:
+        raise ValueError(f"{source}: a classifier needs labels: class subfolders, or a CSV with a 'label' column")
+    if classes is not None and ds.classes != classes:
+        unknown = sorted(set(ds.classes) - set(classes))
+        if unknown:
+            raise ValueError(f"{source}: classes {unknown} are not among the model's {classes}")
+        remap = torch.tensor([classes.index(c) for c in ds.classes])
+    else:
+        remap = None
+    images, kept, skips = scan(ds, num_workers=workers, progress=progress)
+    labels = torch.tensor([ds.records[i].label for i in kept.tolist()], dtype=torch.long)
+    if remap is not None:
+        labels = remap[labels]
+    return LabelledImages(images, labels, [str(ds.records[i].path) for i in kept.tolist()],
+                          list(classes or ds.classes), skips)
+
+
+def _split(data: LabelledImages, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    held = torch.zeros(len(data.labels), dtype=torch.bool)
+    for c in data.labels.unique():
+        idx = torch.nonzero(data.labels == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        held[idx[: int(len(idx) * fraction)]] = True
+    return torch.nonzero(~held).flatten(), torch.nonzero(held).flatten()
+
+
+def _epoch_order(labels: torch.Tensor, n: int, balanced: bool, generator: torch.Generator) -> torch.Tensor:
+    """``n`` training indices for one epoch: uniform over images, or uniform over classes then images."""
+    if not balanced:
+        return torch.randperm(len(labels), generator=generator)[:n]
+    counts = torch.bincount(labels).float()
+    weights = (1.0 / counts)[labels]
+    return torch.multinomial(weights, n, replacement=True, generator=generator)
+
+
+def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+@torch.no_grad()
+def predict_tensor(net: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 256,
+                   amp: bool = False) -> torch.Tensor:
+    """Class probabilities (N, C) for uint8 images."""
+    was = net.training
+    net.eval()
+    out = []
+    for x in images.split(batch):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = net(x.to(device).float().div(127.5).sub(1))
+        out.append(logits.float().softmax(1).cpu())
+    net.train(was)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train into ``cfg.out``; returns the best checkpoint."""
+    run = RunDir(cfg.out, resume=resume)
+    if resume:
+        saved = ClassifyConfig.from_dict(run.read_config())
+        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
+        cfg = saved
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    data = read_labelled(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
+    if cfg.val:
+        val = read_labelled(cfg.val, size=cfg.size, resize=cfg.resize, classes=data.classes, workers=cfg.workers,
+                            progress=progress)
+        train_x, train_y = data.images, data.labels
+        val_x, val_y = val.images, val.labels
+    else:
+        tr, va = _split(data, cfg.val_fraction, cfg.seed)
+        train_x, train_y, val_x, val_y = data.images[tr], data.labels[tr], data.images[va], data.labels[va]
+    if len(train_y) == 0:
+        raise ValueError(f"{cfg.data}: no training images")
+    run.write_config(cfg.to_dict())
+    classes = data.classes
+
+    torch.manual_seed(cfg.seed)
+    net = create_model(f"convnext_{cfg.arch}", num_classes=len(classes), drop_path_rate=cfg.drop_path).to(device)
+    if cfg.weights and not resume:
+        load_convnext_weights(net, cfg.weights)
+    augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
+    decay = [p for p in net.parameters() if p.ndim > 1]
+    rest = [p for p in net.parameters() if p.ndim <= 1]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    steps_per_epoch = max(1, len(train_y) // cfg.batch)
+    total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
+    step, best = 0, {"epoch": None, "accuracy": -1.0}
+    if resume:
+        tensors, meta = checkpoint.read(run.latest, device=device)
+        net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
+        load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
+        step, best = meta["step"], meta["best"]
+        run.truncate_metrics(step)
+
+    base_meta = {"kind": KIND, "classes": classes, "image_size": cfg.size, "resize": cfg.resize,
+                 "config": cfg.to_dict(), "data": {"train_images": len(train_y), "val_images": len(val_y)},
+                 "modiste_version": __version__}
+
+    def save(path: Path, *, with_optimizer: bool) -> None:
+        extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
+        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
+        if optim_meta is not None:
+            meta["optim"] = {"model": optim_meta}
+        checkpoint.save_models(path, {"model": net}, meta, extra=extra)
+
+    started = time.monotonic()
+    stopped = out_of_time = False
+    bar = progress_bar(total=total, initial=step, unit="step", desc="classifier", disable=not progress)
+    net.train()
+    with GracefulStop() as stop:
+        while step < total and not stopped:
+            epoch = step // steps_per_epoch
+            g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+            order = _epoch_order(train_y, steps_per_epoch * cfg.batch, cfg.balanced, g).view(steps_per_epoch, -1)
+            sums, count, t0 = torch.zeros(2), 0, time.perf_counter()
+            while step < total and step // steps_per_epoch == epoch:
+                idx = order[step % steps_per_epoch]
+                seed = step_seed(cfg.seed, 0, step)
+                torch.manual_seed(seed)
+                x = train_x[idx].to(device).float().div(127.5).sub(1)
+                x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
+                y = train_y[idx].to(device)
+                for group in opt.param_groups:
+                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    logits = net(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+                sums += torch.tensor([loss.item(), float((logits.argmax(1) == y).float().mean())])
+                count += 1
+                bar.update(1)
+                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                if stop.requested or out_of_time:
+                    stopped = True
+                    break
+            loss_v, acc_v = (sums / max(count, 1)).tolist()
+            record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "train_accuracy": acc_v,
+                      "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
+                      "minutes": (time.monotonic() - started) / 60}
+            if step % steps_per_epoch == 0 and len(val_y):
+                probs = predict_tensor(net, val_x, device, amp=amp)
+                report = classification_report(probs.argmax(1), val_y, classes)
+                record.update({"val_accuracy": report["accuracy"], "val_macro_f1": report["macro_f1"]})
+                if report["accuracy"] > best["accuracy"]:
+                    best = {"epoch": record["epoch"], "accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+                    save(run.checkpoints / "best.safetensors", with_optimizer=False)
+                bar.set_postfix(loss=f"{loss_v:.3f}", val_acc=f"{report['accuracy']:.3f}")
+            run.log(record)
+            plot_curves(run.metrics(), run.path / "curves.png",
+                        [("loss", ("loss",)), ("accuracy", ("train_accuracy", "val_accuracy", "val_macro_f1"))],
+                        x="epoch")
+            save(run.latest, with_optimizer=True)
+            if not len(val_y) and step % steps_per_epoch == 0:
+                save(run.checkpoints / "best.safetensors", with_optimizer=False)
+    bar.close()
+    skipped = data.skips.summary()
+    atomic_write_json(run.path / "skipped.json", skipped)
+    run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
+                       "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
+                       "best": best, "classes": classes, "train_images": len(train_y), "val_images": len(val_y),
+                       "minutes": (time.monotonic() - started) / 60, "skipped_files": data.skips.count,
+                       "modiste_version": __version__})
+    return run.checkpoints / "best.safetensors"

@@ -1,0 +1,104 @@
+"""``modiste shots ...``: the shot-type (or category) classifier; ``modiste sort``: galleries in house order."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+shots_app = typer.Typer(no_args_is_help=True, help="Image classifier for shot types or categories: train, eval, predict.")
+
+
+def _settings(**kwargs) -> dict:
+    return {k: v for k, v in kwargs.items() if v is not None}
+
+
+@shots_app.command("train")
+def shots_train(
+    data: Optional[Path] = typer.Argument(None, help="Class folders, or a CSV with path and label columns."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    val: Optional[Path] = typer.Option(None, help="Validation images [15% of each class of DATA]."),
+    arch: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, pico, nano, tiny [femto]."),
+    size: Optional[int] = typer.Option(None, help="Input side in px [96]."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
+    batch: Optional[int] = typer.Option(None, help="Batch size [64]."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [3e-3]."),
+    label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing [0.1]."),
+    balanced: Optional[bool] = typer.Option(None, "--balanced/--no-balanced", help="Draw every class equally often [on]."),
+    flip: Optional[bool] = typer.Option(None, "--flip/--no-flip",
+                                        help="Mirror images in training; off when left and right are different classes [on]."),
+    weights: Optional[Path] = typer.Option(None, help="Local ConvNeXt weights (public layout) to start from."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [on for CUDA]."),
+    minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
+    seed: Optional[int] = typer.Option(None, help="Seed [0]."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+    device: Optional[str] = typer.Option(None, help="cpu or cuda."),
+    resume: bool = typer.Option(False, help="Continue the run in --out."),
+):
+    """Train a ConvNeXt classifier (class-balanced, label smoothing, shot-preserving augmentation).
+
+    Example: modiste shots train data/shots/images --out runs/shots/a --epochs 30
+    Categories: modiste shots train photos/train --val photos/validation --out runs/cat --arch micro
+    """
+    from modiste.classify.train import ClassifyConfig, train_classifier
+
+    if data is None and not resume:
+        raise typer.BadParameter("give DATA (or --resume an existing run)")
+    cfg = ClassifyConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
+                                     arch=arch, size=size, epochs=epochs, batch=batch, lr=lr,
+                                     label_smoothing=label_smoothing, balanced=balanced, flip=flip,
+                                     weights=str(weights) if weights else None, amp=amp, minutes=minutes, seed=seed,
+                                     workers=workers, device=device))
+    best = train_classifier(cfg, resume=resume)
+    summary = json.loads((out / "summary.json").read_text())
+    b = summary["best"]
+    typer.echo(f"best checkpoint {best} (epoch {b['epoch']}): validation accuracy {b['accuracy']:.4f} "
+               f"in {summary['minutes']:.1f} min\ncurves: {out / 'curves.png'}")
+    if summary["stop_reason"] != "budget":
+        typer.echo(f"stopped early ({summary['stop_reason']}); continue with: modiste shots train --out {out} --resume")
+
+
+@shots_app.command("eval")
+def shots_eval(
+    ckpt: Path = typer.Argument(..., help="Classifier run folder or checkpoint."),
+    data: Path = typer.Argument(..., help="Labelled images: class folders or a CSV."),
+    out: Optional[Path] = typer.Option(None, help="Folder for eval.json and confusion.png [RUN/eval]."),
+    workers: Optional[int] = typer.Option(None, help="Decoding processes."),
+):
+    """Accuracy, macro-F1, per-class precision/recall and a confusion-matrix plot.
+
+    Example: modiste shots eval runs/shots/a data/shots_test/images
+    """
+    from modiste.classify.model import Classifier
+
+    clf = Classifier.load(ckpt)
+    out = out or clf.path.parent.parent / "eval"
+    r = clf.evaluate(data, out, workers=workers)
+    typer.echo(f"{r['images']} images: accuracy {r['accuracy']:.4f}, macro-F1 {r['macro_f1']:.4f}")
+    typer.echo(f"{'class':<14}{'precision':>10}{'recall':>10}{'support':>9}")
+    for name, c in r["per_class"].items():
+        typer.echo(f"{name:<14}{c['precision']:>10.3f}{c['recall']:>10.3f}{c['support']:>9}")
+    typer.echo(f"wrote {out / 'eval.json'} and {out / 'confusion.png'}")
+
+
+@shots_app.command("predict")
+def shots_predict(
+    ckpt: Path = typer.Argument(..., help="Classifier run folder or checkpoint."),
+    images: List[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
+    out: Path = typer.Option(Path("predictions.csv"), help="CSV (path, label, confidence) or .json (with probabilities)."),
+):
+    """Class and confidence per image.
+
+    Example: modiste shots predict runs/shots/a new_photos/ --out shots.csv
+    """
+    from modiste.classify.model import Classifier, write_predictions
+    from modiste.cli_detect import _images
+
+    preds = Classifier.load(ckpt).predict(_images(images))
+    write_predictions(preds, out)
+    for p in preds[:20]:
+        typer.echo(f"{p.label:<14}{p.confidence:.3f}  {p.path}")
+    if len(preds) > 20:
+        typer.echo(f"... {len(preds) - 20} more")
+    typer.echo(f"wrote {out}")

@@ -1,0 +1,121 @@
+"""The image classifier behind ``modiste shots``: learning, resume, local weights, eval and predict."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from modiste.classify.model import Classifier, write_predictions
+from modiste.classify.train import ClassifyConfig, train_classifier
+from modiste.data.images import BadImageWarning
+from modiste.metrics.classification import classification_report, confusion_matrix
+from modiste.nn.registry import create_model
+
+CLASSES = ["circle", "columns", "stripes"]
+
+
+def shapes(root, per_class=20, seed=0):
+    """Three easy classes at 32 px: a disc, vertical bars, horizontal stripes; colours and places vary."""
+    rng = np.random.default_rng(seed)
+    for c in CLASSES:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            im = Image.new("RGB", (32, 32), tuple(int(v) for v in rng.integers(180, 256, 3)))
+            d = ImageDraw.Draw(im)
+            colour = tuple(int(v) for v in rng.integers(0, 120, 3))
+            x, y, s = int(rng.integers(2, 12)), int(rng.integers(2, 12)), int(rng.integers(12, 18))
+            if c == "circle":
+                d.ellipse([x, y, x + s, y + s], fill=colour)
+            elif c == "columns":
+                for col in range(x % 6, 32, 6):
+                    d.rectangle([col, 0, col + 2, 31], fill=colour)
+            else:
+                for row in range(y % 6, 32, 6):
+                    d.rectangle([0, row, 31, row + 2], fill=colour)
+            im.save(root / c / f"{i:02d}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    return shapes(tmp_path_factory.mktemp("shapes"))
+
+
+def config(out, data, **kw):
+    return ClassifyConfig(**{**dict(data=str(data), out=str(out), arch="micro", size=32, epochs=12, batch=12, lr=3e-3,
+                                    val_fraction=0.25, workers=0, device="cpu"), **kw})
+
+
+def test_metrics_against_a_hand_count():
+    pred, true = [0, 1, 1, 2, 2, 2], [0, 1, 2, 2, 2, 0]
+    assert confusion_matrix(pred, true, 3).tolist() == [[1, 0, 1], [0, 1, 0], [0, 1, 2]]
+    r = classification_report(pred, true, CLASSES)
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    # circle: P 1/1 R 1/2; columns: P 1/2 R 1/1; stripes: P 2/3 R 2/3
+    f1 = [2 * 0.5 / 1.5, 2 * 0.5 / 1.5, 2 / 3]
+    assert r["macro_f1"] == pytest.approx(sum(f1) / 3)
+    assert r["per_class"]["columns"]["precision"] == pytest.approx(0.5)
+
+
+def test_classifier_learns_a_tiny_set_and_evaluates(data, tmp_path):
+    best = train_classifier(config(tmp_path / "run", data), progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["loss"] < rows[0]["loss"]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["best"]["accuracy"] >= 0.8 and best.exists()
+    clf = Classifier.load(tmp_path / "run")
+    r = clf.evaluate(data, tmp_path / "eval", workers=0, progress=False)
+    assert r["images"] == 60 and r["accuracy"] >= 0.8
+    assert (tmp_path / "eval" / "confusion.png").exists() and (tmp_path / "eval" / "eval.json").exists()
+
+
+def test_predict_skips_a_corrupt_file_and_writes_csv_and_json(data, tmp_path):
+    train_classifier(config(tmp_path / "run", data, epochs=1), progress=False)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG broken")
+    files = [data / "circle" / "00.png", bad, data / "stripes" / "03.png"]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        preds = Classifier.load(tmp_path / "run").predict(files)
+    assert [p.path for p in preds] == [str(files[0]), str(files[2])]
+    assert any("bad.png" in str(w.message) for w in caught if issubclass(w.category, BadImageWarning))
+    assert all(p.label in CLASSES and 0 < p.confidence <= 1 for p in preds)
+    assert all(abs(sum(p.probabilities) - 1) < 1e-3 for p in preds)
+    text = write_predictions(preds, tmp_path / "p.csv").read_text().splitlines()
+    assert text[0] == "path,label,confidence" and len(text) == 3
+    assert len(json.loads(write_predictions(preds, tmp_path / "p.json").read_text())) == 2
+
+
+def test_resume_is_exact(data, tmp_path):
+    train_classifier(config(tmp_path / "a", data, epochs=2), progress=False)
+    train_classifier(config(tmp_path / "b", data, epochs=1), progress=False)
+    train_classifier(config(tmp_path / "b", data, epochs=2), resume=True, progress=False)
+    a = Classifier.load(tmp_path / "a" / "checkpoints" / "latest.safetensors").net.state_dict()
+    b = Classifier.load(tmp_path / "b" / "checkpoints" / "latest.safetensors").net.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_local_weights_in_the_public_layout_start_training_with_a_new_head(data, tmp_path):
+    from safetensors.torch import save_file
+
+    torch.manual_seed(5)
+    public = create_model("convnext_micro", num_classes=1000).state_dict()  # stem.0.weight, stages.0.blocks.0...
+    assert "stem.0.weight" in public and "stages.0.blocks.0.conv_dw.weight" in public
+    save_file({k: v.contiguous() for k, v in public.items()}, str(tmp_path / "public.safetensors"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the head is replaced: 1000 -> 3 classes, with a warning
+        train_classifier(config(tmp_path / "run", data, epochs=1, lr=1e-12, weights=str(tmp_path / "public.safetensors")),
+                         progress=False)
+    net = Classifier.load(tmp_path / "run" / "checkpoints" / "latest.safetensors").net
+    assert net.head.fc.weight.shape == (3, net.head.fc.weight.shape[1])
+    assert torch.allclose(net.stem[0].weight, public["stem.0.weight"], atol=1e-6)
+    assert torch.allclose(net.stages[2].blocks[1].mlp.fc1.weight, public["stages.2.blocks.1.mlp.fc1.weight"], atol=1e-6)
+
+
+def test_unlabelled_data_is_refused(tmp_path):
+    (tmp_path / "flat").mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
+    with pytest.raises(ValueError, match="needs labels"):
+        train_classifier(config(tmp_path / "run", tmp_path / "flat"), progress=False)
