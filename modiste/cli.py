@@ -17,7 +17,7 @@ from modiste.cli_detect import detect_app, shop_command  # noqa: E402
 from modiste.cli_export import export_command  # noqa: E402
 from modiste.cli_latent import latent_app  # noqa: E402
 from modiste.cli_search import embed_app, index_app, search_command  # noqa: E402
-from modiste.cli_shots import shots_app  # noqa: E402
+from modiste.cli_shots import shots_app, sort_command, sort_eval_command  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="modiste: a deep-learning workshop for fashion item images.")
@@ -35,6 +35,8 @@ app.add_typer(detect_app, name="detect")
 app.command("shop")(shop_command)
 app.add_typer(shots_app, name="shots")
 app.command("export")(export_command)
+app.command("sort")(sort_command)
+app.command("sort-eval", hidden=True)(sort_eval_command)
 
 
 def _given(**kwargs) -> dict:
@@ -254,8 +256,13 @@ def demo(
     typer.echo(f"open {page}")
 
 
-def main() -> None:
-    app()
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:2] == ["sort", "eval"]:  # "sort GALLERY" and "sort eval ..." share a name; click cannot mix them
+        args = ["sort-eval", *args[2:]]
+    app(args=args, prog_name="modiste")
 
 
 if __name__ == "__main__":

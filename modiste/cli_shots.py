@@ -102,3 +102,51 @@ def shots_predict(
     if len(preds) > 20:
         typer.echo(f"... {len(preds) - 20} more")
     typer.echo(f"wrote {out}")
+
+
+def sort_command(
+    gallery: Path = typer.Argument(..., help="A product folder, a folder of product folders, or a CSV (path, product)."),
+    model: Path = typer.Option(..., help="Shot-type classifier: run folder or checkpoint."),
+    regulation: Path = typer.Option(..., help="Regulation YAML (the house order of shot types)."),
+    out: Path = typer.Option(Path("sorted"), help="Folder for <product>/order.csv, order.json and copies."),
+    copy: bool = typer.Option(False, help="Also write numbered copies (01_, 02_ ...); originals are never touched."),
+    review_threshold: float = typer.Option(0.5, help="Photos below this confidence are flagged for review."),
+):
+    """Put every product's photos in the regulation's order.
+
+    Example: modiste sort galleries/ --model runs/shots/a --regulation shop_a.yaml --out sorted/ --copy
+    Score against known orders: modiste sort eval galleries/ --truth truth.csv --model runs/shots/a --regulation r.yaml
+    """
+    from modiste.shots.api import sort_galleries
+
+    results = sort_galleries(gallery, model, regulation, out, copy=copy, review_threshold=review_threshold)
+    review = sum(p.review for g in results for p in g.items)
+    for g in results[:10]:
+        typer.echo(f"{g.product}: " + " ".join(p.shot for p in g.published))
+    if len(results) > 10:
+        typer.echo(f"... {len(results) - 10} more galleries")
+    typer.echo(f"{len(results)} galleries sorted, {review} photos flagged for review; wrote {out}")
+
+
+def sort_eval_command(
+    gallery: Path = typer.Argument(..., help="Galleries: a folder of product folders, or a CSV (path, product)."),
+    truth: Path = typer.Option(..., help="CSV with product, file, shot: the true shot of every photo."),
+    model: Path = typer.Option(..., help="Shot-type classifier: run folder or checkpoint."),
+    regulation: Path = typer.Option(..., help="Regulation YAML."),
+    out: Optional[Path] = typer.Option(None, help="Write the report here as JSON."),
+):
+    """Exact-order rate, Kendall's tau and position accuracy against the true order.
+
+    Example: modiste sort eval data/shots/galleries --truth data/shots/galleries/truth.csv --model runs/shots/a --regulation r.yaml
+    """
+    from modiste.io import atomic_write_json
+    from modiste.shots.api import evaluate_sorting
+
+    r = evaluate_sorting(gallery, truth, model, regulation)
+    tau = "n/a" if r["kendall_tau"] is None else f"{r['kendall_tau']:.4f}"
+    typer.echo(f"{r['galleries']} galleries, {r['photos']} photos: exact order {r['exact_order']:.4f}, "
+               f"Kendall's tau {tau}, position accuracy {r['position_accuracy']:.4f}, "
+               f"shot accuracy {r['shot_accuracy']:.4f}")
+    if out:
+        atomic_write_json(out, {k: v for k, v in r.items()})
+        typer.echo(f"wrote {out}")
