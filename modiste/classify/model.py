@@ -38,14 +38,7 @@ class Classifier:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Classifier:
         """From a training run folder (its best checkpoint) or a checkpoint file."""
-        path = Path(path).expanduser()
-        if path.is_dir() and (path / "checkpoints" / "best.safetensors").exists():
-            path = path / "checkpoints" / "best.safetensors"
-        path = checkpoint.resolve(path)
-        meta = checkpoint.read_meta(path)
-        if meta.get("kind") != KIND:
-            raise ValueError(f"{path}: not a classifier checkpoint (kind={meta.get('kind')!r}); "
-                             "train one with: modiste shots train")
+        path, meta = checkpoint.resolve_trained(path, KIND, "modiste shots train")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, meta["classes"], image_size=meta["image_size"], resize=meta.get("resize", "letterbox"),

@@ -8,7 +8,6 @@ checkpoint by accuracy is kept. A stopped run resumes exactly.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -29,7 +28,7 @@ from modiste.nn import checkpoint
 from modiste.nn.convnext import SIZES, load_convnext_weights
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
-from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
@@ -128,10 +127,6 @@ def _epoch_order(labels: torch.Tensor, n: int, balanced: bool, generator: torch.
     return torch.multinomial(weights, n, replacement=True, generator=generator)
 
 
-def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 @torch.no_grad()
@@ -177,10 +172,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     if cfg.weights and not resume:
         load_convnext_weights(net, cfg.weights)
     augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    rest = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw([net], cfg.lr, cfg.weight_decay)
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
     step, best = 0, {"epoch": None, "accuracy": -1.0}
@@ -220,7 +212,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
                 y = train_y[idx].to(device)
                 for group in opt.param_groups:
-                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     logits = net(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)

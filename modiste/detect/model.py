@@ -88,14 +88,7 @@ class Detector:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, **settings: Any) -> Detector:
         """From a ``detect train`` run folder (its best checkpoint) or a checkpoint file."""
-        path = Path(path).expanduser()
-        if path.is_dir() and (path / "checkpoints" / "best.safetensors").exists():
-            path = path / "checkpoints" / "best.safetensors"
-        path = checkpoint.resolve(path)
-        meta = checkpoint.read_meta(path)
-        if meta.get("kind") != KIND:
-            raise ValueError(f"{path}: not a detector checkpoint (kind={meta.get('kind')!r}); "
-                             "train one with: modiste detect train")
+        path, meta = checkpoint.resolve_trained(path, KIND, "modiste detect train")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, meta["classes"], meta=meta, path=path, **settings)

@@ -1,7 +1,6 @@
 """Train the SSD detector: box-aware augmentation, SSD matching, MultiBox loss, per-epoch mAP, best checkpoint."""
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,7 +22,7 @@ from modiste.io import atomic_write_json
 from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
-from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
@@ -96,10 +95,6 @@ def load_splits(cfg: DetectConfig) -> tuple[list[DetectionRecord], list[Detectio
     return train, val, classes
 
 
-def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 @torch.no_grad()
@@ -141,10 +136,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     torch.manual_seed(cfg.seed)
     net = create_model("ssd_convnext", num_classes=len(classes), image_size=cfg.size, size=cfg.backbone).to(device)
     priors = net.priors.cpu()
-    decay = [p for p in net.parameters() if p.ndim > 1]
-    rest = [p for p in net.parameters() if p.ndim <= 1]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                             {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+    opt = adamw([net], cfg.lr, cfg.weight_decay)
     transform = DetectionAugment(cfg.size) if cfg.augment else DetectionTransform(cfg.size)
     dataset = _EpochSeeded(DetectionDataset(train, cfg.size), transform, cfg.seed)
     workers = cfg.workers if cfg.workers is not None else default_num_workers(dataset)
@@ -188,7 +180,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                     step += 1
                     continue
                 for group in opt.param_groups:
-                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
                 loc_t, labels_t = match_batch(b.boxes, b.labels, priors)
                 loc, conf = net(b.images.to(device))
                 loss, parts = multibox_loss(loc, conf, loc_t.to(device), labels_t.to(device))

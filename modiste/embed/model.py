@@ -33,14 +33,7 @@ class EmbeddingModel:
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> EmbeddingModel:
         """From an ``embed train`` run folder (its best checkpoint) or a checkpoint file."""
-        path = Path(path).expanduser()
-        if path.is_dir() and (path / "checkpoints" / "best.safetensors").exists():
-            path = path / "checkpoints" / "best.safetensors"
-        path = checkpoint.resolve(path)
-        meta = checkpoint.read_meta(path)
-        if meta.get("kind") != KIND:
-            raise ValueError(f"{path}: not an embedding model checkpoint (kind={meta.get('kind')!r}); "
-                             "train one with: modiste embed train")
+        path, meta = checkpoint.resolve_trained(path, KIND, "modiste embed train")
         device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, image_size=meta["image_size"], resize=meta.get("resize", "letterbox"), meta=meta, path=path)

@@ -32,7 +32,7 @@ from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.results import ranked_grid, save_png
-from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
@@ -122,19 +122,6 @@ def _batch_m(m: int, batch: int, num_classes: int) -> tuple[int, int]:
     return m, max(m * 2, batch // m * m)
 
 
-def _lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    if step < warmup:
-        return base * (step + 1) / warmup
-    t = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, t)))
-
-
-def _optimizer(modules: list[torch.nn.Module], cfg: EmbedConfig) -> torch.optim.Optimizer:
-    params = [p for m in modules for p in m.parameters()]
-    decay = [p for p in params if p.ndim > 1]
-    rest = [p for p in params if p.ndim <= 1]  # norms, biases, layer scales: no weight decay
-    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
 
 
 @torch.no_grad()
@@ -199,7 +186,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     class_index = torch.full((int(data.labels.max()) + 1,), -1, dtype=torch.long)
     class_index[classes] = torch.arange(len(classes))
     head = CosineClassifier(cfg.dim, len(classes), cfg.id_scale).to(device)
-    opt = _optimizer([net, head], cfg)
+    opt = adamw([net, head], cfg.lr, cfg.weight_decay)
     sampler = MPerClassSampler(train.labels, m=m, batch_size=batch, seed=cfg.seed)
     steps_per_epoch = len(sampler) // batch
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
@@ -262,7 +249,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                 x = train.images[idx].to(device).float().div(127.5).sub(1)
                 x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
                 for group in opt.param_groups:
-                    group["lr"] = _lr_at(step, total, warmup, cfg.lr)
+                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
                 labels = train.labels[idx].to(device)
                 emb = net(x)
                 triplet, stats = criterion(emb, labels)

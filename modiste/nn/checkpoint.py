@@ -43,6 +43,21 @@ def resolve(path: str | os.PathLike) -> Path:
     return p
 
 
+def resolve_trained(path: str | os.PathLike, kind: str, train_command: str) -> tuple[Path, dict[str, Any]]:
+    """(checkpoint, its description) for a trained model of ``kind``: a run folder means its
+    ``checkpoints/best.safetensors``; another kind is refused with the command that trains this one."""
+    p = Path(path).expanduser()
+    if p.is_dir() and (p / "checkpoints" / "best.safetensors").exists():
+        p = p / "checkpoints" / "best.safetensors"
+    p = resolve(p)
+    meta = read_meta(p)
+    if meta.get("kind") != kind:
+        article = "an" if kind[0] in "aeiou" else "a"
+        raise ValueError(f"{p}: not {article} {kind} checkpoint (it is {meta.get('kind')!r}); "
+                         f"train one with: {train_command}")
+    return p, meta
+
+
 def save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
     """Write tensors + description atomically; returns the ``.safetensors`` path."""
     path = Path(path).with_suffix(".safetensors")

@@ -1,9 +1,24 @@
-"""Optimiser state as flat tensors + JSON, so it fits in a safetensors checkpoint (no pickles)."""
+"""Optimisers for modiste's trainers, and their state as flat tensors + JSON (safetensors, no pickles)."""
 from __future__ import annotations
 
-from typing import Any
+import math
+from typing import Any, Iterable
 
 import torch
+
+
+def adamw(modules: Iterable[torch.nn.Module], lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and kernels only: norms, biases and layer scales are not decayed."""
+    params = [p for m in modules for p in m.parameters()]
+    return torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
+                              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}], lr=lr)
+
+
+def warmup_cosine(step: int, total: int, warmup: int, base: float) -> float:
+    """Learning rate at ``step``: linear warm-up over ``warmup`` steps, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    return base * 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
 
 
 def optimizer_tensors(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
