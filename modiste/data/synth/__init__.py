@@ -16,6 +16,7 @@ from modiste.data.synth.patterns import PATTERNS, fill_pattern
 from modiste.data.synth.shots import SHOT_TYPES, Shots, galleries, render_shot, shots
 from modiste.data.synth.snaps import Snaps, render_snap, snaps
 from modiste.data.synth.scenes import SCENE_CATEGORIES, Scenes, render_scene, scenes
+from modiste.data.synth.tryon import TryonPairs, render_pair, tryon_pairs
 
 __all__ = [
     "ATTRIBUTES",
@@ -34,6 +35,7 @@ __all__ = [
     "Scenes",
     "Shots",
     "Snaps",
+    "TryonPairs",
     "FigureSpec",
     "Frame",
     "GarmentSpec",
@@ -48,6 +50,7 @@ __all__ = [
     "paint_figure",
     "paint_garment",
     "render_item",
+    "render_pair",
     "render_scene",
     "render_shot",
     "render_snap",
@@ -58,4 +61,5 @@ __all__ = [
     "shots",
     "snaps",
     "supersample_for",
+    "tryon_pairs",
 ]
