@@ -243,7 +243,7 @@ def models(pattern: str = typer.Argument("*", help="Glob over registered names."
 @app.command("demo")
 def demo(
     out: Path = typer.Option(Path("runs/demo"), help="Folder for the demo's data, runs and index.html."),
-    minutes: float = typer.Option(4.0, help="Training-time cap for the GAN part."),
+    minutes: float = typer.Option(3.5, help="Training-time cap for the GAN part."),
     seed: int = typer.Option(0, help="Seed for data and training."),
 ):
     """Run every capability on built-in synthetic data and write one HTML page.

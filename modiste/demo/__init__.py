@@ -27,7 +27,7 @@ from modiste.report import Report
 DEMO_GAN = dict(size=64, g_width=32, d_width=32, batch=32, kimg=60, tick_kimg=6, snapshot_ticks=0, amp=True)
 
 
-def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 4.0, seed: int = 0, n_catalog: int = 2000,
+def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 3.5, seed: int = 0, n_catalog: int = 2000,
              gan_settings: dict | None = None, latent_settings: dict | None = None, search_settings: dict | None = None,
              detect_settings: dict | None = None, shots_settings: dict | None = None,
              progress: bool = True) -> Path:

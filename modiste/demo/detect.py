@@ -7,9 +7,9 @@ from pathlib import Path
 
 from modiste.report import Report
 
-# 300 scenes at 192 px, 12 epochs without the SSD augmentation (it pays off over long schedules,
+# 300 scenes at 192 px, 10 epochs without the SSD augmentation (it pays off over long schedules,
 # not in a minute): ~50 s on 2 cores.
-DEMO_DETECT = dict(n=300, size=192, epochs=12, batch=16, shop_snaps=8, k=5)
+DEMO_DETECT = dict(n=300, size=192, epochs=10, batch=16, shop_snaps=8, k=5)
 
 
 def detect_section(report: Report, out: Path, settings: dict, progress: bool) -> dict:
