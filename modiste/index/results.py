@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -53,10 +53,18 @@ class SearchResults:
 
     ids: np.ndarray  # int64 (Q, k)
     scores: np.ndarray  # float32 (Q, k): inner product, 1 is identical for normalised vectors
-    items: list[list[dict[str, Any]]]  # metadata of each hit (id, path, label, tags, extra columns)
+    # Metadata of each hit (id, path, label, tags, extra columns), or a function that reads it:
+    # the search itself then costs what FAISS costs, and the rows are read on first use of .items.
+    hits: list[list[dict[str, Any]]] | Callable[[], list[list[dict[str, Any]]]]
     query_names: list[str] = field(default_factory=list)
     query_images: torch.Tensor | None = None  # uint8 (Q, 3, H, W), for plot()
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def items(self) -> list[list[dict[str, Any]]]:
+        if callable(self.hits):
+            self.hits = self.hits()
+        return self.hits
 
     def __len__(self) -> int:
         return self.ids.shape[0]

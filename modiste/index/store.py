@@ -300,11 +300,14 @@ class Index:
             kk = min(k, int(index.ntotal))
             s, i = index.search(q, kk)
             ids[:, :kk], scores[:, :kk] = i, s
-        meta = self.meta.items(np.unique(ids[ids >= 0]))
-        # FAISS pads with -1 at the end of a row when it finds fewer than k.
-        items = [[meta[int(i)] for i in row if i >= 0 and int(i) in meta] for row in ids]
+        def read_hits() -> list[list[dict[str, Any]]]:
+            # Items removed since the search are left out; ids and scores stay as found.
+            meta = self.meta.items(np.unique(ids[ids >= 0]))
+            # FAISS pads with -1 at the end of a row when it finds fewer than k.
+            return [[meta[int(i)] for i in row if i >= 0 and int(i) in meta] for row in ids]
+
         info = {"index": str(self.root), "kind": config.resolve_kind(int(index.ntotal))}
-        return SearchResults(ids, scores, items, list(query_names or []), query_images, info)
+        return SearchResults(ids, scores, read_hits, list(query_names or []), query_images, info)
 
     def search_images(
         self,

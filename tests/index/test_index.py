@@ -270,3 +270,16 @@ def test_create_and_open_errors(tmp_path, folder):
         index.add(files(folder)[:1], lambda x: torch.ones(len(x), DIM), progress=False)
     with pytest.raises(ValueError, match="shape"):
         index.search(np.zeros((2, DIM + 1), np.float32))
+
+
+def test_hit_metadata_is_read_on_first_use_and_skips_items_removed_since(tmp_path, folder):
+    index, _ = build(tmp_path / "ix", folder)
+    query = index.vectors()[:2]
+    results = index.search(query, k=3)
+    assert callable(results.hits)  # the search itself read no metadata
+    first = int(results.ids[0, 0])
+    index.remove(first)
+    rows = results.items
+    assert not callable(results.hits) and results.items is rows  # read once, then kept
+    assert first not in [item["id"] for item in rows[0]] and len(rows[0]) == 2
+    assert all(item["id"] in set(results.ids[1].tolist()) for item in rows[1])
