@@ -302,7 +302,15 @@ class Index:
             ids[:, :kk], scores[:, :kk] = i, s
         def read_hits() -> list[list[dict[str, Any]]]:
             # Items removed since the search are left out; ids and scores stay as found.
-            meta = self.meta.items(np.unique(ids[ids >= 0]))
+            wanted = np.unique(ids[ids >= 0])
+            try:
+                meta = self.meta.items(wanted)
+            except sqlite3.ProgrammingError:  # the index was closed since: read with a connection of our own
+                store = MetaStore(self.root / "meta.sqlite")
+                try:
+                    meta = store.items(wanted)
+                finally:
+                    store.close()
             # FAISS pads with -1 at the end of a row when it finds fewer than k.
             return [[meta[int(i)] for i in row if i >= 0 and int(i) in meta] for row in ids]
 

@@ -283,3 +283,10 @@ def test_hit_metadata_is_read_on_first_use_and_skips_items_removed_since(tmp_pat
     assert not callable(results.hits) and results.items is rows  # read once, then kept
     assert first not in [item["id"] for item in rows[0]] and len(rows[0]) == 2
     assert all(item["id"] in set(results.ids[1].tolist()) for item in rows[1])
+
+
+def test_hits_can_be_read_after_the_index_is_closed(tmp_path, folder):
+    with build(tmp_path / "ix", folder)[0] as index:
+        results = index.search(index.vectors()[:1], k=2)
+    assert [item["id"] for item in results.items[0]] == results.ids[0].tolist()
+    assert results.save(tmp_path / "out").exists()
