@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import json
 import os
 import warnings
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import VARIANCES, postprocess
 from modiste.detect.model import Detections, Detector
-from modiste.io import atomic_path, atomic_write_json
+from modiste.io import atomic_path, atomic_write_json, read_format_json
 from modiste.nn import checkpoint
 
 FORMAT = "modiste.onnx/1"
@@ -186,13 +185,7 @@ def read_sidecar(onnx_path: str | os.PathLike) -> dict[str, Any]:
     p = sidecar_path(onnx_path)
     if not p.exists():
         raise FileNotFoundError(f"{p}: no sidecar for {onnx_path} (export it with: modiste export CKPT --format onnx)")
-    try:
-        d = json.loads(p.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{p}: not a modiste ONNX sidecar ({e})") from None
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise ValueError(f"{p}: not a modiste ONNX sidecar (no \"format\": \"{FORMAT}\")")
-    return d
+    return read_format_json(p, FORMAT, "ONNX sidecar")
 
 
 class OnnxDetector:

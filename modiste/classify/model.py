@@ -4,7 +4,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -12,7 +11,7 @@ from typing import Any, Sequence
 import torch
 
 from modiste.classify.train import KIND, predict_tensor, read_labelled
-from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, load_image
+from modiste.data.images import ImagePolicy, load_readable
 from modiste.io import atomic_write_json, atomic_write_text
 from modiste.metrics.classification import classification_report, plot_confusion
 from modiste.nn import checkpoint
@@ -53,13 +52,7 @@ class Classifier:
 
     def predict(self, sources: Sequence[str | os.PathLike]) -> list[Prediction]:
         """Class and confidence per image file; unreadable files are skipped with a warning naming them."""
-        images, names = [], []
-        for p in sources:
-            try:
-                images.append(load_image(p, self.policy))
-                names.append(str(p))
-            except BadImageError as e:
-                warnings.warn(str(e), BadImageWarning, stacklevel=2)
+        images, names = load_readable(sources, self.policy)
         if not images:
             return []
         probs = self.probabilities(torch.stack(images))

@@ -6,7 +6,7 @@ import os
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterable
 
 import numpy as np
 import torch
@@ -268,6 +268,20 @@ def _to_uint8(a: np.ndarray, mode: str) -> np.ndarray:
     else:
         scaled = np.zeros_like(a)
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def load_readable(paths: Iterable[str | os.PathLike], policy: ImagePolicy | None = None,
+                  stacklevel: int = 3) -> tuple[list[torch.Tensor], list[str]]:
+    """(images, their paths as str) for the files that can be read; each one that cannot is
+    skipped with a BadImageWarning naming it and the reason."""
+    images, names = [], []
+    for path in paths:
+        try:
+            images.append(load_image(path, policy))
+            names.append(str(path))
+        except BadImageError as e:
+            warnings.warn(str(e), BadImageWarning, stacklevel=stacklevel)
+    return images, names
 
 
 def fit_image(image: torch.Tensor, policy: ImagePolicy) -> torch.Tensor:

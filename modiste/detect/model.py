@@ -10,7 +10,7 @@ from typing import Any, Sequence
 import torch
 from PIL import Image, ImageDraw
 
-from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, load_image
+from modiste.data.images import ImagePolicy, load_image, load_readable
 from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
 from modiste.io import atomic_path, atomic_write_json
@@ -123,15 +123,7 @@ class Detector:
         """Detect in image files; unreadable ones are skipped with a warning naming them.
 
         With ``out``: ``out/<name>.json`` per image and ``out/<name>.jpg`` with the boxes drawn."""
-        import warnings
-
-        images, names = [], []
-        for p in sources:
-            try:
-                images.append(load_image(p, ImagePolicy()))
-                names.append(str(p))
-            except BadImageError as e:
-                warnings.warn(str(e), BadImageWarning, stacklevel=2)
+        images, names = load_readable(sources)
         results = self.detect(images, names)
         if out is not None:
             out = Path(out)

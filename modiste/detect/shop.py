@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import html
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
 
-from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, fit_image, load_image
+from modiste.data.images import ImagePolicy, fit_image, load_readable
 from modiste.detect.model import Detections, Detector
 from modiste.io import atomic_path, atomic_write_json, atomic_write_text
 from modiste.results import ranked_grid, save_png
@@ -113,13 +112,7 @@ def shop_the_look(
     policy = ImagePolicy(size=(model.image_size, model.image_size), resize=model.resize)
     categories = dict(SYNTH_CATEGORIES if categories is None else categories)
 
-    images, names = [], []
-    for p in snaps:
-        try:
-            images.append(load_image(p, ImagePolicy()))
-            names.append(str(p))
-        except BadImageError as e:
-            warnings.warn(str(e), BadImageWarning, stacklevel=2)
+    images, names = load_readable(snaps)
     looks = []
     for det, image in zip(detector.detect(images, names), images):
         look = Look(det.path, det)

@@ -2,14 +2,13 @@
 from __future__ import annotations
 
 import os
-import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from modiste.data.datasets import open_dataset
-from modiste.data.images import BadImageError, BadImageWarning, load_image
+from modiste.data.images import load_readable
 from modiste.embed.model import EmbeddingModel
 from modiste.index.config import IndexConfig
 from modiste.index.results import AddReport, SearchResults
@@ -81,13 +80,7 @@ def search(index: Index | PathLike, queries: Sequence[PathLike] | PathLike, *, k
     if isinstance(queries, (str, os.PathLike)):
         q = Path(queries).expanduser()
         queries = [r.path for r in open_dataset(q).records] if q.is_dir() or q.suffix.lower() == ".csv" else [q]
-    images, names = [], []
-    for path in queries:
-        try:
-            images.append(load_image(path, model.policy))
-            names.append(str(path))
-        except BadImageError as e:
-            warnings.warn(str(e), BadImageWarning, stacklevel=2)
+    images, names = load_readable(queries, model.policy)
     if not images:
         raise ValueError("no readable query image among: " + ", ".join(str(p) for p in list(queries)[:5]))
     batch = torch.stack(images)
