@@ -203,7 +203,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             epoch = step // steps_per_epoch
             g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
             order = _epoch_order(train_y, steps_per_epoch * cfg.batch, cfg.balanced, g).view(steps_per_epoch, -1)
-            sums, count, t0 = torch.zeros(2), 0, time.perf_counter()
+            sums, count, t0 = torch.zeros(2, device=device), 0, time.perf_counter()
             while step < total and step // steps_per_epoch == epoch:
                 idx = order[step % steps_per_epoch]
                 seed = step_seed(cfg.seed, 0, step)
@@ -220,7 +220,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 loss.backward()
                 opt.step()
                 step += 1
-                sums += torch.tensor([loss.item(), float((logits.argmax(1) == y).float().mean())])
+                # summed on the device: no host sync per step, read once per epoch
+                sums += torch.stack([loss.detach(), (logits.argmax(1) == y).float().mean()])
                 count += 1
                 bar.update(1)
                 out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
