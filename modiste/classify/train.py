@@ -9,7 +9,7 @@ checkpoint by accuracy is kept. A stopped run resumes exactly.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from modiste.nn.convnext import SIZES, load_convnext_weights
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
@@ -40,7 +41,7 @@ AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.
 
 
 @dataclass
-class ClassifyConfig:
+class ClassifyConfig(RunConfig):
     data: str = ""                  # class folders or a CSV with path and label columns
     val: str | None = None          # validation images [a share of DATA]
     out: str = "runs/shots/default"
@@ -69,13 +70,6 @@ class ClassifyConfig:
         if self.arch not in SIZES:
             raise ValueError(f"arch must be a ConvNeXt size ({', '.join(SIZES)}), got {self.arch!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ClassifyConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 @dataclass
@@ -148,9 +142,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     """Train into ``cfg.out``; returns the best checkpoint."""
     run = RunDir(cfg.out, resume=resume)
     if resume:
-        saved = ClassifyConfig.from_dict(run.read_config())
-        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
-        cfg = saved
+        cfg = cfg.resumed_from(run.read_config())
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     data = read_labelled(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)

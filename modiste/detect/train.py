@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -23,12 +23,13 @@ from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
 
 @dataclass
-class DetectConfig:
+class DetectConfig(RunConfig):
     data: str = ""                 # COCO JSON, YOLO data YAML, or a folder holding either
     val: str | None = None         # validation data [DATA's val split, else a share of DATA]
     out: str = "runs/detect/default"
@@ -47,13 +48,6 @@ class DetectConfig:
     workers: int | None = None
     device: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DetectConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 class _EpochSeeded(Dataset):
@@ -126,9 +120,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     """Train into ``cfg.out``; returns the best checkpoint (by validation mAP@0.5)."""
     run = RunDir(cfg.out, resume=resume)
     if resume:
-        saved = DetectConfig.from_dict(run.read_config())
-        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
-        cfg = saved
+        cfg = cfg.resumed_from(run.read_config())
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     train, val, classes = load_splits(cfg)
     run.write_config(cfg.to_dict())

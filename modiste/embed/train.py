@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.results import ranked_grid, save_png
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
@@ -58,7 +59,7 @@ class CosineClassifier(torch.nn.Module):
 
 
 @dataclass
-class EmbedConfig:
+class EmbedConfig(RunConfig):
     data: str = ""                   # class folders, a labelled CSV, or a pairs CSV (query, catalog, item)
     out: str = "runs/embed/default"
     arch: str = "convnext"           # convnext (ConvNeXt backbone) or vgg (the street-to-shop write-up's net)
@@ -94,13 +95,6 @@ class EmbedConfig:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> EmbedConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
 
 
 def build_embedder(cfg: EmbedConfig) -> torch.nn.Module:
@@ -164,9 +158,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     run stopped (after an epoch, a signal or a ``minutes`` cap). ``data`` skips reading ``cfg.data``."""
     run = RunDir(cfg.out, resume=resume)
     if resume:
-        saved = EmbedConfig.from_dict(run.read_config())
-        saved.epochs, saved.minutes, saved.workers, saved.device = cfg.epochs, cfg.minutes, cfg.workers, cfg.device
-        cfg = saved
+        cfg = cfg.resumed_from(run.read_config())
     device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if data is None:
         data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
