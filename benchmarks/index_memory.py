@@ -34,6 +34,7 @@ from PIL import Image
 
 from modiste.index import Index
 from modiste.nn.registry import create_model
+from machine_load import OtherLoad  # benchmarks/ is on sys.path when a script runs
 
 
 def write_jpegs(out: Path, n: int, size: int, seed: int = 0) -> None:
@@ -114,29 +115,6 @@ class Sampler:
             "workers_peak_mb": sum(status_kb(k, "VmHWM") for k in kids) / 1024,
             "anon_pss_mb": (anon_pss_kb(me) + sum(anon_pss_kb(k) for k in kids)) / 1024,
         }
-
-
-class OtherLoad:
-    """CPU cores kept busy by other processes since creation: /proc/stat's busy time minus this
-    process's and its reaped children's. Near 0 on a quiet machine; timings are shared otherwise."""
-
-    def __init__(self) -> None:
-        self.t0, self.busy0, self.own0 = time.perf_counter(), _busy_s(), _own_s()
-
-    def cores(self) -> float:
-        wall = time.perf_counter() - self.t0
-        return max(0.0, (_busy_s() - self.busy0) - (_own_s() - self.own0)) / wall
-
-
-def _busy_s() -> float:
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]  # user nice system idle iowait irq softirq steal
-    return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")
-
-
-def _own_s() -> float:
-    t = os.times()
-    return t.user + t.system + t.children_user + t.children_system
 
 
 def main() -> None:
