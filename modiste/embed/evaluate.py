@@ -88,8 +88,8 @@ def evaluate_embedding(
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result.files["results"] = _results_sheet(queries, q_emb, q_idx, refs, r_emb, r_idx, same=refs is queries,
-                                             path=out / "results.png")
+    result.files["results"] = results_sheet(queries, q_emb, q_idx, refs, r_emb, r_idx, same=refs is queries,
+                                            path=out / "results.png")
     vectors, images = _vectors(queries, q_emb, refs, r_emb, model)
     result.files["embeddings"] = vectors.save(out / "embeddings.npz")
     if map_method is not None and len(vectors) >= 5:
@@ -102,8 +102,10 @@ def evaluate_embedding(
     return result
 
 
-def _results_sheet(queries: EmbedData, q_emb: torch.Tensor, q_idx: torch.Tensor, refs: EmbedData,
-                   r_emb: torch.Tensor, r_idx: torch.Tensor, *, same: bool, path: Path, n: int = 10, k: int = 8) -> Path:
+def results_sheet(queries: EmbedData, q_emb: torch.Tensor, q_idx: torch.Tensor, refs: EmbedData,
+                  r_emb: torch.Tensor, r_idx: torch.Tensor, *, same: bool, path: Path, n: int = 10, k: int = 8) -> Path:
+    """``n`` queries spread over ``q_idx`` (first column) and their ``k`` nearest references, best
+    first; with ``same`` (one set searched against itself) a query is never its own result."""
     pick = q_idx[torch.linspace(0, len(q_idx) - 1, min(n, len(q_idx))).round().long()]
     sims = q_emb[pick] @ r_emb[r_idx].T
     if same:

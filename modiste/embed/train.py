@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from modiste import __version__
 from modiste.embed.augment import SnapAugment
 from modiste.embed.data import EmbedData, query_reference, read_embed_data, split_holdout
+from modiste.embed.evaluate import results_sheet
 from modiste.embed.losses import TripletLoss
 from modiste.embed.model import KIND
 from modiste.embed.sampler import MPerClassSampler
@@ -31,7 +32,6 @@ from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
 from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
-from modiste.results import ranked_grid, save_png
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
@@ -139,19 +139,6 @@ def evaluate_split(net: torch.nn.Module, data: EmbedData, device: torch.device,
     return report, emb
 
 
-def _sample_sheet(data: EmbedData, emb: torch.Tensor, path: Path, n: int = 8, k: int = 6) -> Path:
-    """Held-out queries (first column) and their nearest references, best first."""
-    q, r = query_reference(data)
-    q = q[torch.linspace(0, len(q) - 1, min(n, len(q))).round().long()]
-    ref = r if r is not None else torch.arange(len(data))
-    sims = emb[q] @ emb[ref].T
-    if r is None:
-        sims[torch.arange(len(q)), q] = -float("inf")  # not itself
-    top = sims.topk(min(k, sims.shape[1]), dim=1).indices
-    results = [[data.paths[int(ref[j])] for j in row] for row in top]
-    return save_png(ranked_grid([data.images[int(i)] for i in q], results, 64, k), path)
-
-
 def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = True,
                     data: EmbedData | None = None) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint. ``resume`` continues exactly where the
@@ -214,7 +201,9 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                     [("loss", ("loss", "triplet_loss", "id_loss")), ("held-out retrieval", ("recall@1", "recall@5", BEST_METRIC))],
                     x="epoch")
         if emb is not None:
-            _sample_sheet(held, emb, run.samples / "latest.png")
+            q, r = query_reference(held)
+            results_sheet(held, emb, q, held, emb, r if r is not None else torch.arange(len(held)), same=r is None,
+                          path=run.samples / "latest.png", n=8, k=6)
         if not report or report[BEST_METRIC] > best[BEST_METRIC]:  # nothing held out: the latest is the best
             best = {"epoch": record["epoch"], BEST_METRIC: float(report.get(BEST_METRIC, 0.0)),
                     **{k: float(v) for k, v in report.items() if k.startswith("recall@")}}
