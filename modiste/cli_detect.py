@@ -14,18 +14,6 @@ def _settings(**kwargs) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
-def _images(sources: List[Path]) -> list[Path]:
-    from modiste.data.datasets import open_dataset
-
-    out: list[Path] = []
-    for s in sources:
-        if s.is_dir() or s.suffix.lower() == ".csv":
-            out += [r.path for r in open_dataset(s).records]
-        else:
-            out.append(s)
-    return out
-
-
 @detect_app.command("train")
 def detect_train(
     data: Optional[Path] = typer.Argument(None, help="COCO JSON, YOLO data YAML, or a folder holding one."),
@@ -102,10 +90,11 @@ def detect_predict(
 
     Example: modiste detect predict runs/detect/a snaps/ --out detections/ --conf 0.4
     """
+    from modiste.data.datasets import image_paths
     from modiste.detect.model import Detector
 
     det = Detector.load(ckpt, score_threshold=conf, iou_threshold=iou)
-    results = det.predict(_images(images), out, draw=not no_draw)
+    results = det.predict(image_paths(images), out, draw=not no_draw)
     n = sum(len(r) for r in results)
     typer.echo(f"{n} items in {len(results)} images; wrote {out}")
 
@@ -124,9 +113,10 @@ def shop_command(
 
     Example: modiste shop snap.jpg --detector runs/detect/a --index runs/index/shop --k 5
     """
+    from modiste.data.datasets import image_paths
     from modiste.detect.shop import shop_the_look
 
-    result = shop_the_look(_images(snaps), detector, index, k=k, margin=margin, same_category=same_category,
+    result = shop_the_look(image_paths(snaps), detector, index, k=k, margin=margin, same_category=same_category,
                            score_threshold=conf)
     result.save(out)
     for look in result.looks:

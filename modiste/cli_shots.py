@@ -93,9 +93,9 @@ def shots_predict(
     Example: modiste shots predict runs/shots/a new_photos/ --out shots.csv
     """
     from modiste.classify.model import Classifier, write_predictions
-    from modiste.cli_detect import _images
+    from modiste.data.datasets import image_paths
 
-    preds = Classifier.load(ckpt).predict(_images(images))
+    preds = Classifier.load(ckpt).predict(image_paths(images))
     write_predictions(preds, out)
     for p in preds[:20]:
         typer.echo(f"{p.label:<14}{p.confidence:.3f}  {p.path}")

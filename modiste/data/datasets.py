@@ -213,6 +213,20 @@ def _sort_class_names(names: Iterable[str]) -> list[str]:
     return sorted(names)
 
 
+def image_paths(sources: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Path]:
+    """Image files named directly, or found in folders (recursively) and CSV manifests, in that order."""
+    if isinstance(sources, (str, os.PathLike)):
+        sources = [sources]
+    out: list[Path] = []
+    for source in sources:
+        path = Path(source).expanduser()
+        if path.is_dir() or path.suffix.lower() == ".csv":
+            out += [r.path for r in open_dataset(path).records]
+        else:
+            out.append(path)
+    return out
+
+
 def open_dataset(
     source: str | os.PathLike | Sequence[str | os.PathLike],
     policy: ImagePolicy | None = None,

@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 import torch
 
-from modiste.data.datasets import open_dataset
+from modiste.data.datasets import image_paths
 from modiste.data.images import load_readable
 from modiste.embed.model import EmbeddingModel
 from modiste.index.config import IndexConfig
@@ -77,9 +77,7 @@ def search(index: Index | PathLike, queries: Sequence[PathLike] | PathLike, *, k
     A query file that cannot be read is skipped with a warning naming it; none readable is an error."""
     index = index if isinstance(index, Index) else Index.open(index)
     model = index_model(index, model)
-    if isinstance(queries, (str, os.PathLike)):
-        q = Path(queries).expanduser()
-        queries = [r.path for r in open_dataset(q).records] if q.is_dir() or q.suffix.lower() == ".csv" else [q]
+    queries = image_paths(queries)
     images, names = load_readable(queries, model.policy)
     if not images:
         raise ValueError("no readable query image among: " + ", ".join(str(p) for p in list(queries)[:5]))
