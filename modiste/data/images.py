@@ -1,6 +1,7 @@
 """Open any image the way users' photos come: safely, upright, RGB, at the size a model wants."""
 from __future__ import annotations
 
+import io
 import math
 import os
 import warnings
@@ -136,6 +137,17 @@ def load_image(path: str | os.PathLike, policy: ImagePolicy | None = None, **ove
     im = open_image(path, policy, **overrides)
     # np.asarray(im) is a read-only view of Pillow's bytes; the transposing copy makes it
     # contiguous and writable in one pass.
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(im).transpose(2, 0, 1)))
+
+
+def load_image_bytes(data: bytes, path: str | os.PathLike, policy: ImagePolicy | None = None) -> torch.Tensor:
+    """``load_image`` for a file's bytes already read (``path`` names it in errors): one read
+    serves both a content hash and the decode."""
+    policy = resolve_policy(policy)
+    path = Path(path)
+    if not data:
+        raise BadImageError(path, "empty file (0 bytes)")
+    im = _fit(_decode(io.BytesIO(data), path, policy), policy)
     return torch.from_numpy(np.ascontiguousarray(np.asarray(im).transpose(2, 0, 1)))
 
 

@@ -1,6 +1,7 @@
 """Reading the files to add: content hash and decode in loader workers, known content not decoded."""
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from modiste.data.datasets import ImageRecord
-from modiste.data.images import BadImageError, ImagePolicy, load_image
+from modiste.data.images import BadImageError, ImagePolicy, load_image_bytes
 from modiste.data.loading import default_num_workers
-from modiste.io import file_sha1
 
 @dataclass
 class ReadItem:
@@ -36,15 +36,18 @@ class HashingDataset(Dataset):
     def __getitem__(self, index: int) -> ReadItem:
         path = self.records[index].path
         try:
-            digest = file_sha1(path)
+            data = Path(path).read_bytes()  # read once: hashed, then decoded from memory
         except FileNotFoundError:
             return ReadItem(index, None, None, "file not found")
+        except IsADirectoryError:
+            return ReadItem(index, None, None, "not a file")
         except OSError as e:
             return ReadItem(index, None, None, f"cannot read file: {e.strerror or e}")
+        digest = hashlib.sha1(data).hexdigest()
         if digest in self.known:
             return ReadItem(index, digest, None)
         try:
-            image = load_image(path, self.policy)
+            image = load_image_bytes(data, path, self.policy)
         except BadImageError as e:
             return ReadItem(index, digest, None, e.reason)
         return ReadItem(index, digest, image)
