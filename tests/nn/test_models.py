@@ -17,11 +17,15 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "embed_convnext": dict(dim=16, size="micro"),
     **{f"convnext_{size}": dict(num_classes=5) for size in ("micro", "atto", "femto", "pico", "nano", "tiny")},
     "ssd_convnext": dict(num_classes=3, image_size=64, extra_width=16),
+    "cagan_g": dict(width=8, depth=3),
+    "cagan_d": dict(width=8),
 }
 
 
 def make_input(name: str, n: int = 4, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
+    if name.startswith("cagan_"):  # try-on: (person, worn, target) stacked for G, (person, article) for D
+        return torch.rand(n, 9 if name == "cagan_g" else 6, 32, 24, generator=g) * 2 - 1
     if name.endswith("_g"):
         return torch.randn(n, SMALL[name]["latent_dim"], generator=g)
     side = SMALL[name].get("image_size", 32)
@@ -39,8 +43,8 @@ def loss_of(name: str, out: torch.Tensor) -> torch.Tensor:
     if name.endswith("_g"):
         target = torch.linspace(-0.8, 0.8, out[0].numel()).view_as(out[0])
         return F.mse_loss(out, target.expand_as(out))
-    if name.endswith("_d"):
-        return F.binary_cross_entropy_with_logits(out, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    if name.endswith("_d"):  # a patch discriminator's map is averaged per image
+        return F.binary_cross_entropy_with_logits(out.reshape(len(out), -1).mean(1), torch.tensor([1.0, 1.0, 0.0, 0.0]))
     if name == "latent_encoder":
         return F.mse_loss(out, torch.linspace(-1, 1, out.shape[1]).expand_as(out))
     if name.startswith("ssd_"):  # fixed box offsets, and class 1 for every default box
@@ -56,7 +60,14 @@ def test_every_registered_model_is_covered():
 def test_shapes_and_range(name):
     model = create_model(name, **SMALL[name])
     out = forward(model, make_input(name))
-    if name.endswith("_g"):
+    if name == "cagan_g":
+        x = make_input(name)
+        result, alpha, rgb = model(x)
+        assert result.shape == rgb.shape == (4, 3, 32, 24) and alpha.shape == (4, 1, 32, 24)
+        assert result.min() >= -1 and result.max() <= 1 and alpha.min() >= 0 and alpha.max() <= 1
+    elif name == "cagan_d":
+        assert out.shape[:2] == (4, 1) and out.shape[2] * out.shape[3] > 1  # one logit per patch
+    elif name.endswith("_g"):
         assert out.shape == (4, 3, 32, 32)
         assert out.min() >= -1 and out.max() <= 1
     elif name.endswith("_d"):
