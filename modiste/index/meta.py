@@ -86,9 +86,15 @@ class MetaStore:
     def duplicate_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM duplicates").fetchone()[0]
 
-    def hashes(self) -> dict[str, tuple[int, str]]:
-        """sha1 -> (id, path) of every item."""
-        return {r["sha1"]: (r["id"], r["path"]) for r in self.conn.execute("SELECT id, sha1, path FROM items")}
+    def find_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[int, str]]:
+        """sha1 -> (id, path) of the items with these content hashes."""
+        hashes = list(hashes)
+        out: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(hashes), 500):  # SQLite caps bound parameters per statement
+            chunk = hashes[i : i + 500]
+            q = f"SELECT id, sha1, path FROM items WHERE sha1 IN ({','.join('?' * len(chunk))})"
+            out.update({r["sha1"]: (r["id"], r["path"]) for r in self.conn.execute(q, chunk)})
+        return out
 
     def locations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, shards, rows) of every item, by id."""
@@ -97,15 +103,24 @@ class MetaStore:
         return a[:, 0].copy(), a[:, 1].copy(), a[:, 2].copy()
 
     def insert(self, conn: sqlite3.Connection, items: list[NewItem], shard: int) -> list[int]:
+        """Insert in one statement; within the caller's write transaction AUTOINCREMENT hands
+        out consecutive ids after the table's sequence number, which are returned."""
         now = time.time()
-        ids = []
-        for row, item in enumerate(items):
-            cur = conn.execute(
-                "INSERT INTO items (path, sha1, label, tags, extra, shard, row, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.path, item.sha1, item.label, json.dumps(item.tags), json.dumps(item.extra), shard, row, now),
-            )
-            ids.append(int(cur.lastrowid))
-        return ids
+        before = self._sequence(conn)
+        conn.executemany(
+            "INSERT INTO items (path, sha1, label, tags, extra, shard, row, added) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(item.path, item.sha1, item.label, json.dumps(item.tags), json.dumps(item.extra), shard, row, now)
+             for row, item in enumerate(items)],
+        )
+        after = self._sequence(conn)
+        if after - before != len(items):  # cannot happen under the write lock; never guess ids
+            raise RuntimeError(f"{self.path}: inserted {len(items)} items but the id sequence moved {after - before}")
+        return list(range(before + 1, after + 1))
+
+    @staticmethod
+    def _sequence(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'items'").fetchone()
+        return int(row[0]) if row is not None else 0
 
     def record_duplicates(self, conn: sqlite3.Connection, dups: Iterable[tuple[str, str, int]]) -> None:
         conn.executemany("INSERT OR REPLACE INTO duplicates (path, sha1, item_id) VALUES (?, ?, ?)", list(dups))

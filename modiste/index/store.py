@@ -1,6 +1,7 @@
 """A persistent catalog index: embeddings as the source of truth, metadata in SQLite, FAISS as a cache."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -19,6 +20,7 @@ from modiste.index.meta import MetaStore, NewItem
 from modiste.index.reading import read_batches, resolve
 from modiste.index.results import AddReport, Duplicate, SearchResults
 from modiste.index.shards import ShardStore
+from modiste.io import file_sha1
 from modiste.progress import progress_bar
 
 FORMAT = "modiste-index"
@@ -206,43 +208,68 @@ class Index:
         if policy.size is None:
             raise ValueError("add() batches images, so its ImagePolicy needs a size")
         report = AddReport()
-        known = self.meta.hashes()  # sha1 -> (id, path); grows as batches commit
-        loader = read_batches(records, policy, frozenset(known), batch=batch, num_workers=num_workers)
+        batches = read_batches(records, policy, self.meta.path, batch=batch, num_workers=num_workers)
         with progress_bar(total=len(records), desc="indexing", unit="img", disable=not progress) as bar:
-            for chunk in loader:
+            for chunk in batches:
+                # Content already indexed, found in SQLite (sha1 is a unique column) batch by batch.
+                known = self.meta.find_hashes({it.sha1 for it in chunk if it.sha1 is not None})
+                seen: set[str] = set()  # content added earlier in this batch
                 new: list[NewItem] = []
-                images: list[torch.Tensor] = []
+                keep: list[int] = []  # rows of chunk.images to embed
                 pending: list[tuple[str, str]] = []  # (path, sha1) duplicates to resolve after insert
                 bad: list[BadSample] = []
-                for it in chunk:
-                    record = records[it.index]
-                    path = resolve(record.path)
-                    if it.sha1 is not None and (it.sha1 in known or any(n.sha1 == it.sha1 for n in new)):
-                        pending.append((path, it.sha1))
-                    elif it.image is None:
-                        bad.append(BadSample(it.index, str(record.path), it.reason or "cannot read"))
+                row = -1
+                for it, decoded in zip(chunk.items, chunk.decoded):
+                    row += decoded
+                    if it.sha1 is not None and (it.sha1 in known or it.sha1 in seen):
+                        pending.append((it.path, it.sha1))
+                    elif not decoded:
+                        bad.append(BadSample(it.index, str(records[it.index].path),
+                                             it.reason or "indexed when read, removed since: add it again"))
                     else:
-                        new.append(_new_item(path, it.sha1, record, classes, columns))
-                        images.append(it.image)
+                        seen.add(it.sha1)
+                        new.append(_new_item(it.path, it.sha1, records[it.index], classes, columns))
+                        keep.append(row)
                 report.skipped.record(bad)
-                vectors = self._embed(embed_fn, torch.stack(images)) if images else None
-                with self.meta.transaction() as conn:
-                    if new:
-                        # The shard is written under the write lock: another writer cannot take its number.
-                        shard = int(self.meta.get("next_shard"))
-                        self.shards.write(shard, vectors)
-                        ids = self.meta.insert(conn, new, shard)
-                        self.meta.set("next_shard", shard + 1, conn)
-                        known.update({n.sha1: (i, n.path) for n, i in zip(new, ids)})
-                        report.added.extend(ids)
-                    dups = [Duplicate(p, *known[h]) for p, h in pending]
-                    self.meta.record_duplicates(
-                        conn, [(d.path, h, d.item_id) for d, (_, h) in zip(dups, pending) if not d.same_file]
-                    )
-                    if new:
-                        self._bump(conn)
-                report.duplicates.extend(dups)
+                vectors = None
+                if new:
+                    images = chunk.images if len(keep) == len(chunk.images) else chunk.images[keep]
+                    vectors = self._embed(embed_fn, images)
+                self._commit(vectors, new, pending, known, report)
                 bar.update(len(chunk))
+        return report
+
+    def add_vectors(
+        self,
+        vectors: np.ndarray | torch.Tensor,
+        items: Sequence[str | os.PathLike | dict[str, Any]],
+        *,
+        batch: int = 4096,
+    ) -> AddReport:
+        """Add embeddings computed elsewhere (L2-normalised, (N, dim)), one item per row.
+
+        An item is a path or a dict with ``path`` and optionally ``sha1``, ``label``, ``tags``
+        and any other columns (kept like a CSV's). Without ``sha1`` the duplicate check uses the
+        file's content when ``path`` is a file, else the vector's bytes. The vectors must come
+        from the index's model: nothing here can check that, so it is the caller's promise.
+        """
+        if batch < 1:
+            raise ValueError(f"batch must be positive, got {batch}")
+        v = self._checked(vectors)
+        if len(items) != len(v):
+            raise ValueError(f"{len(v)} vectors but {len(items)} items")
+        report = AddReport()
+        for start in range(0, len(v), batch):
+            chunk = [_vector_item(it, row) for it, row in zip(items[start:start + batch], v[start:start + batch])]
+            known = self.meta.find_hashes({n.sha1 for n in chunk})
+            keep, pending, seen = [], [], set()
+            for i, n in enumerate(chunk):
+                if n.sha1 in known or n.sha1 in seen:
+                    pending.append((n.path, n.sha1))
+                else:
+                    seen.add(n.sha1)
+                    keep.append(i)
+            self._commit(v[start:start + batch][keep], [chunk[i] for i in keep], pending, known, report)
         return report
 
     def remove(self, targets: int | str | os.PathLike | Iterable[int | str | os.PathLike]) -> list[int]:
@@ -279,6 +306,7 @@ class Index:
         *,
         nprobe: int | None = None,
         ef_search: int | None = None,
+        refine: int | None = None,
         query_images: torch.Tensor | None = None,
         query_names: Sequence[str] | None = None,
     ) -> SearchResults:
@@ -295,7 +323,8 @@ class Index:
         scores = np.full((len(q), k), -np.inf, dtype=np.float32)
         if index.ntotal:
             ann.set_search_params(
-                index, k=k, nprobe=nprobe or config.nprobe, ef_search=ef_search or config.ef_search
+                index, k=k, nprobe=nprobe or config.nprobe, ef_search=ef_search or config.ef_search,
+                refine=refine or config.refine,
             )
             kk = min(k, int(index.ntotal))
             s, i = index.search(q, kk)
@@ -340,6 +369,27 @@ class Index:
 
     # -- internals --
 
+    def _commit(self, vectors: np.ndarray | None, new: list[NewItem], pending: list[tuple[str, str]],
+                known: dict[str, tuple[int, str]], report: AddReport) -> None:
+        """One batch in one transaction: its shard file, its rows, and the duplicates it met
+        (``pending`` (path, sha1), resolved against ``known`` plus what this batch adds)."""
+        with self.meta.transaction() as conn:
+            if new:
+                # The shard is written under the write lock: another writer cannot take its number.
+                shard = int(self.meta.get("next_shard"))
+                self.shards.write(shard, vectors)
+                ids = self.meta.insert(conn, new, shard)
+                self.meta.set("next_shard", shard + 1, conn)
+                known.update({n.sha1: (i, n.path) for n, i in zip(new, ids)})
+                report.added.extend(ids)
+            dups = [Duplicate(p, *known[h]) for p, h in pending]
+            self.meta.record_duplicates(
+                conn, [(d.path, h, d.item_id) for d, (_, h) in zip(dups, pending) if not d.same_file]
+            )
+            if new:
+                self._bump(conn)
+        report.duplicates.extend(dups)
+
     def _bump(self, conn: sqlite3.Connection) -> None:
         # Any change of the item set: a cheap key for "is the loaded FAISS index still current".
         self.meta.set("generation", int(self.meta.get("generation", 0)) + 1, conn)
@@ -362,16 +412,22 @@ class Index:
         return index
 
     def _embed(self, embed_fn: EmbedFn, images: torch.Tensor) -> np.ndarray:
-        out = embed_fn(images)
+        v = self._checked(embed_fn(images), "embed_fn returned")
+        if len(v) != len(images):
+            raise ValueError(f"embed_fn returned {len(v)} vectors for {len(images)} images")
+        return v
+
+    def _checked(self, out: np.ndarray | torch.Tensor, what: str = "vectors are") -> np.ndarray:
+        """float32 (N, dim) unit vectors, or a ValueError saying what is wrong."""
         v = out.detach().cpu().numpy() if isinstance(out, torch.Tensor) else np.asarray(out)
         v = np.ascontiguousarray(v, dtype=np.float32)
-        if v.shape != (len(images), self.dim):
-            raise ValueError(f"embed_fn returned shape {v.shape} for {len(images)} images; expected ({len(images)}, {self.dim})")
+        if v.ndim != 2 or v.shape[1] != self.dim:
+            raise ValueError(f"{what} shape {v.shape}; expected (N, {self.dim})")
         if not np.isfinite(v).all():
-            raise ValueError("embed_fn returned non-finite values")
+            raise ValueError(f"{what} non-finite values")
         norms = np.linalg.norm(v, axis=1)
-        if np.abs(norms - 1).max() > _NORM_TOLERANCE:
-            raise ValueError(f"embed_fn must return L2-normalised vectors (norms {norms.min():.4f}..{norms.max():.4f})")
+        if len(v) and np.abs(norms - 1).max() > _NORM_TOLERANCE:
+            raise ValueError(f"{what} vectors that are not L2-normalised (norms {norms.min():.4f}..{norms.max():.4f})")
         return v
 
     def _default_policy(self) -> ImagePolicy:
@@ -425,3 +481,18 @@ def _new_item(
     if columns is not None:
         meta = {k: v for k, v in meta.items() if k in columns}
     return NewItem(path, sha1, label, tags, meta)
+
+
+def _vector_item(item: str | os.PathLike | dict[str, Any], vector: np.ndarray) -> NewItem:
+    meta = dict(item) if isinstance(item, dict) else {"path": item}
+    if "path" not in meta:
+        raise ValueError(f"an item needs a 'path': {item!r}")
+    path = resolve(meta.pop("path"))
+    sha1 = meta.pop("sha1", None)
+    if sha1 is None:
+        sha1 = file_sha1(path) if os.path.isfile(path) else hashlib.sha1(vector.tobytes()).hexdigest()
+    label = meta.pop("label", None)
+    tags = meta.pop("tags", [])
+    if isinstance(tags, str):
+        tags = [t.strip() for t in tags.split(TAG_SEPARATOR) if t.strip()]
+    return NewItem(path, str(sha1), None if label is None else str(label), list(tags), meta)
