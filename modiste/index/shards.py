@@ -38,12 +38,16 @@ class ShardStore:
 
     def gather(self, shards: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """The vectors at (shard, row) pairs, in the given order."""
+        shards, rows = np.asarray(shards, dtype=np.int64), np.asarray(rows, dtype=np.int64)
         out = np.empty((len(shards), self.dim), dtype=np.float32)
-        for shard in np.unique(shards):
-            where = np.flatnonzero(shards == shard)
+        # One sort groups the pairs by shard: each shard file is then opened once.
+        order = np.argsort(shards, kind="stable")
+        numbers, starts = np.unique(shards[order], return_index=True)
+        for shard, start, stop in zip(numbers, starts, [*starts[1:], len(order)]):
+            where = order[start:stop]
             path = self.path(int(shard))
             try:
-                data = np.load(path, mmap_mode="r")
+                data = np.load(path)  # shards are one batch each: reading beats mapping
             except FileNotFoundError:
                 raise FileNotFoundError(f"{path}: embedding shard missing; the index is damaged") from None
             if data.ndim != 2 or data.shape[1] != self.dim or rows[where].max() >= data.shape[0]:
