@@ -172,6 +172,7 @@ def search_command(
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
     nprobe: Optional[int] = typer.Option(None, help="IVF cells visited (ivfpq indexes)."),
     ef_search: Optional[int] = typer.Option(None, help="HNSW candidate list (hnsw indexes)."),
+    refine: Optional[int] = typer.Option(None, help="IVF-PQ re-ranks refine x k candidates exactly (ivfpq indexes)."),
 ):
     """Find the catalog items most similar to a photo.
 
@@ -181,7 +182,7 @@ def search_command(
 
     sources = [str(q) for q in queries]
     results = search(index, sources if len(sources) > 1 else sources[0], k=k, model=model,
-                     **_settings(nprobe=nprobe, ef_search=ef_search))
+                     **_settings(nprobe=nprobe, ef_search=ef_search, refine=refine))
     results.save(out)
     if json_out:
         typer.echo(json.dumps(results.to_json(), indent=2))

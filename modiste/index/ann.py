@@ -65,6 +65,8 @@ def build(vectors: np.ndarray, ids: np.ndarray, config: IndexConfig) -> tuple[An
         if n < _IVF_MIN_VECTORS:
             warnings.warn(f"IVF-PQ on {n} vectors is coarse; flat search is exact and fast at this size", stacklevel=3)
         base = faiss.IndexIVFPQ(faiss.IndexFlatIP(dim), dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
+        if config.refine:
+            base = faiss.IndexRefineFlat(base)  # trains and fills the IVF-PQ index it wraps
         if n:
             base.train(vectors)
         params = {**params, "nlist_built": nlist, "pq_m_built": m, "nbits": nbits}
@@ -76,9 +78,12 @@ def build(vectors: np.ndarray, ids: np.ndarray, config: IndexConfig) -> tuple[An
     return index, params
 
 
-def set_search_params(index: Any, *, k: int, nprobe: int, ef_search: int) -> None:
+def set_search_params(index: Any, *, k: int, nprobe: int, ef_search: int, refine: int) -> None:
     faiss = import_faiss()
     base = faiss.downcast_index(index.index)
+    if isinstance(base, faiss.IndexRefine):
+        base.k_factor = float(max(1, refine))
+        base = faiss.downcast_index(base.base_index)
     if isinstance(base, faiss.IndexHNSW):
         base.hnsw.efSearch = max(ef_search, k)
     elif isinstance(base, faiss.IndexIVF):
