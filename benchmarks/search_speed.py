@@ -4,7 +4,7 @@
     `faiss.IndexFlatIP` holding the same vectors, and against the FAISS file the index itself
     built (the same structure without modiste's metadata lookup). Target: modiste <= 1.1x FAISS.
 (b) Approximate, 1M vectors: recall@10 of the index's HNSW and IVF-PQ against exact search, and
-    queries/s against exact queries/s, over a sweep of ef_search and nprobe; build times.
+    queries/s against exact queries/s, over a sweep of ef_search, nprobe and IVF-PQ's refine factor; build times.
     Target: recall@10 >= 0.95 at the default settings (ef_search 64, nprobe 16).
 
 The vectors stand in for embeddings: a Gaussian mixture of unit vectors in which each cluster
@@ -14,11 +14,10 @@ isotropic noise. Queries are further draws from the same mixture, not indexed ve
 carries catalog-like metadata (label, tags and five attribute columns, as in modiste's synthetic
 catalog CSV), because `Index.search` returns it.
 
-No public API adds precomputed vectors (`Index.add` takes images and an embed_fn), so the index
-is filled the way `Index.add` commits a batch, minus the decode and the embedding: shard file,
-SQLite rows, next_shard, generation. Everything timed goes through `Index.search` as users call
-it; the one-time FAISS build (first search) and load (first search after `Index.open`) are
-reported separately. Repeated timings rotate the order of the contenders after a warm-up.
+The index is filled with `Index.add_vectors` (precomputed embeddings, committed `--shard-rows`
+at a time, as `Index.add` commits its batches). Everything timed goes through `Index.search` as
+users call it; the one-time FAISS build (first search) and load (first search after `Index.open`)
+are reported separately. Repeated timings rotate the order of the contenders after a warm-up.
 
     python benchmarks/search_speed.py [--n 100000 --ann-n 1000000 --workdir DIR --json out.json]
     python benchmarks/search_speed.py --quick          # 20k / 100k vectors, a minute or so
@@ -40,7 +39,6 @@ import faiss
 import numpy as np
 
 from modiste.index import Index
-from modiste.index.meta import NewItem
 from machine_load import Quiet, add_quiet_args  # benchmarks/ is on sys.path when a script runs
 
 MODEL_INFO = {"kind": "benchmark", "arch": "synthetic", "image_size": [64, 64]}
@@ -70,31 +68,25 @@ def mixture(n: int, dim: int, *, points_per_cluster: int = 1000, intrinsic: int 
     return x
 
 
-def catalog_items(start: int, count: int, rng: np.random.Generator) -> list[NewItem]:
+def catalog_items(start: int, count: int, rng: np.random.Generator) -> list[dict]:
     picks = rng.integers(0, 1 << 30, size=(count, 7))
     items = []
     for i, p in zip(range(start, start + count), picks):
         tags = [COLOURS[p[1] % 10], PATTERNS[p[3] % 5]] + (["new"] if p[6] % 4 == 0 else [])
-        extra = {"colour": COLOURS[p[1] % 10], "colour2": COLOURS[p[2] % 10], "pattern": PATTERNS[p[3] % 5],
-                 "figure": FIGURES[p[4] % 3], "group": GROUPS[p[5] % 4]}
-        items.append(NewItem(f"/catalog/images/{i:07d}.jpg", f"{i:040x}", LABELS[p[0] % 10], tags, extra))
+        items.append({"path": f"/catalog/images/{i:07d}.jpg", "sha1": f"{i:040x}", "label": LABELS[p[0] % 10],
+                      "tags": tags, "colour": COLOURS[p[1] % 10], "colour2": COLOURS[p[2] % 10],
+                      "pattern": PATTERNS[p[3] % 5], "figure": FIGURES[p[4] % 3], "group": GROUPS[p[5] % 4]})
     return items
 
 
 def fill_index(root: Path, vectors: np.ndarray, kind: str, shard_rows: int = 64) -> Index:
-    """An index at ``root`` holding ``vectors`` (row i gets the i-th id), committed like Index.add
-    does: one transaction and one shard file per ``shard_rows`` (add()'s batch) vectors."""
+    """An index at ``root`` holding ``vectors`` (row i gets the i-th id), one transaction and one
+    shard file per ``shard_rows`` (add()'s batch) vectors."""
     index = Index.create(root, vectors.shape[1], model_info=MODEL_INFO, kind=kind)
-    rng = np.random.default_rng(1)
-    for start in range(0, len(vectors), shard_rows):
-        chunk = vectors[start:start + shard_rows]
-        new = catalog_items(start, len(chunk), rng)
-        with index.meta.transaction() as conn:
-            shard = int(index.meta.get("next_shard"))
-            index.shards.write(shard, chunk)
-            index.meta.insert(conn, new, shard)
-            index.meta.set("next_shard", shard + 1, conn)
-            index._bump(conn)  # what Index.add does after inserting: marks the FAISS file stale
+    items = catalog_items(0, len(vectors), np.random.default_rng(1))
+    report = index.add_vectors(vectors, items, batch=shard_rows)
+    if report.duplicates or len(report.added) != len(vectors):
+        raise RuntimeError(f"expected every vector added: {report}")
     return index
 
 
@@ -228,6 +220,9 @@ def ann_part(args, work: Path) -> dict:
             faiss.downcast_index(own.index).hnsw.efSearch = max(value, k)
         elif kind == "ivfpq":
             faiss.extract_index_ivf(own).nprobe = value
+            refine = faiss.downcast_index(own.index)
+            if isinstance(refine, faiss.IndexRefine):
+                refine.k_factor = float(search_kw.get("refine") or index.config.refine)
         r = {"kind": kind, "setting": setting, "value": value, "build_s": build_s,
              "recall": recall_at(rows_found, truth),
              "modiste_qps": qps(lambda: index.search(q, k, **search_kw), nq, args),
@@ -253,8 +248,10 @@ def ann_part(args, work: Path) -> dict:
             built = read_sidecar(index)
             for i, probe in enumerate(args.nprobe):
                 row("ivfpq", f"nprobe={probe}", probe, builds[kind] if i == 0 else None, nprobe=probe)
-            print(f"ivfpq built with nlist={built['nlist_built']}, pq_m={built['pq_m_built']}, nbits={built['nbits']}")
-            results.extend(refine_what_if(own_files["ivfpq"], base, q, truth, args))
+            print(f"ivfpq built with nlist={built['nlist_built']}, pq_m={built['pq_m_built']}, nbits={built['nbits']}, "
+                  f"exact re-ranking of refine x k candidates (refine {index.config.refine})")
+            for factor in args.refine:
+                row("ivfpq", f"refine={factor}", index.config.nprobe, None, refine=factor)
     print(f"exact with faiss.IndexFlatIP directly: {exact_faiss_qps:.0f} q/s")
     defaults = indexes["flat"].config
     summary = {}
@@ -270,25 +267,6 @@ def ann_part(args, work: Path) -> dict:
         index.close()
     return {"n": n, "queries": nq, "fill_s": fill_s, "gather_s": gather_s, "exact_faiss_qps": exact_faiss_qps,
             "rows": results, "summary": summary}
-
-
-def refine_what_if(own, base: np.ndarray, q: np.ndarray, truth: np.ndarray, args) -> list[dict]:
-    """Not in modiste: the same IVF-PQ file with exact re-ranking of k_factor * k candidates."""
-    ivf = faiss.extract_index_ivf(own)
-    refined = faiss.IndexRefineFlat(ivf, faiss.swig_ptr(base))  # the IVF's internal ids are rows
-    out = []
-    for factor in (4,):
-        for probe in args.nprobe:
-            ivf.nprobe = probe
-            refined.k_factor = factor
-            _, found = refined.search(q, args.k)
-            r = {"kind": "ivfpq+refine", "setting": f"nprobe={probe} x{factor}", "value": probe, "build_s": None,
-                 "recall": recall_at(found, truth), "modiste_qps": None,
-                 "faiss_file_qps": qps(lambda: refined.search(q, args.k), len(q), args)}
-            out.append(r)
-            print(f"{'what-if':>6} {r['setting']:>12} {'':>8} {r['recall']:>10.4f} {'-':>12} {r['faiss_file_qps']:>13.0f}")
-    print("what-if: faiss.IndexRefineFlat(k_factor=4) over the index's IVF-PQ file; not something modiste does")
-    return out
 
 
 def _fmt(v: float | None) -> str:
@@ -310,6 +288,8 @@ def main() -> None:
     ap.add_argument("--kinds", nargs="*", default=["hnsw", "ivfpq"], choices=["hnsw", "ivfpq"])
     ap.add_argument("--ef", type=int, nargs="+", default=[16, 32, 64, 128, 256])
     ap.add_argument("--nprobe", type=int, nargs="+", default=[4, 8, 16, 32, 64])
+    ap.add_argument("--refine", type=int, nargs="*", default=[1, 2, 8],
+                    help="IVF-PQ re-ranking factors also measured at the default nprobe (1: PQ order only)")
     ap.add_argument("--recall-target", type=float, default=0.95)
     ap.add_argument("--latency-target", type=float, default=1.1)
     ap.add_argument("--part", choices=["exact", "ann", "both"], default="both")

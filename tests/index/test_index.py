@@ -290,3 +290,73 @@ def test_hits_can_be_read_after_the_index_is_closed(tmp_path, folder):
         results = index.search(index.vectors()[:1], k=2)
     assert [item["id"] for item in results.items[0]] == results.ids[0].tolist()
     assert results.save(tmp_path / "out").exists()
+
+
+def test_add_vectors_round_trips_and_reports_duplicates(tmp_path, folder):
+    reference, _ = build(tmp_path / "ref", folder)
+    vectors, items = reference.vectors(), reference.items(reference.ids())
+    index = Index.create(tmp_path / "idx", DIM, model_info=MODEL)
+    rows = [{"path": it["path"], "sha1": it["sha1"], "label": "dress", "tags": "a;b", "colour": "red"} for it in items]
+    report = index.add_vectors(vectors, rows, batch=7)  # several batches
+    assert len(report.added) == N and not report.duplicates
+    np.testing.assert_array_equal(index.vectors(), vectors)
+    got = index.items([report.added[3]])[0]
+    assert (got["path"], got["label"], got["tags"], got["colour"]) == (items[3]["path"], "dress", ["a", "b"], "red")
+    # The same content again, and the same file again: duplicates, nothing added.
+    again = index.add_vectors(vectors[:2], [items[0]["path"], {"path": tmp_path / "copy.png", "sha1": items[1]["sha1"]}])
+    assert not again.added and [d.item_id for d in again.duplicates] == report.added[:2]
+    assert again.duplicates[0].same_file and not again.duplicates[1].same_file
+    np.testing.assert_array_equal(index.search(vectors, k=1).ids[:, 0], report.added)
+    with pytest.raises(ValueError, match="L2-normalised"):
+        index.add_vectors(2 * vectors[:1], ["x.png"])
+    with pytest.raises(ValueError, match="2 vectors but 1 items"):
+        index.add_vectors(vectors[:2], ["x.png"])
+
+
+def test_copies_in_later_batches_are_duplicates_with_workers(tmp_path, folder):
+    copies = tmp_path / "copies"
+    copies.mkdir()
+    for p in files(folder):
+        shutil.copy(p, copies / p.name)
+    shutil.copy(files(folder)[0], copies / "zz_copy_of_first.png")  # last batch, same content as the first
+    index = Index.create(tmp_path / "idx", DIM, model_info=MODEL)
+    report = index.add(copies, embed, batch=4, num_workers=1, progress=False)
+    assert len(report.added) == N
+    assert [(d.path, d.item_id) for d in report.duplicates] == [(str(copies / "zz_copy_of_first.png"), report.added[0])]
+
+
+def test_indexed_content_is_not_decoded_again(tmp_path, folder):
+    from modiste.data.datasets import ImageRecord
+    from modiste.index.reading import HashingDataset
+
+    index, _ = build(tmp_path / "idx", folder)
+    new = tmp_path / "new.png"
+    Image.fromarray(np.zeros((SIZE, SIZE, 3), np.uint8)).save(new)
+    dataset = HashingDataset([ImageRecord(files(folder)[0]), ImageRecord(new)], ImagePolicy(size=SIZE), index.meta.path)
+    known, fresh = dataset[0], dataset[1]
+    dataset.close()
+    assert known.sha1 is not None and known.image is None and known.reason is None
+    assert fresh.image is not None and fresh.image.shape == (3, SIZE, SIZE)
+
+
+def test_ivfpq_reranks_candidates_exactly(tmp_path):
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(20, DIM)).astype(np.float32)
+    x = centres[rng.integers(0, 20, 4000)] + 0.3 * rng.normal(size=(4000, DIM)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    index = Index.create(tmp_path / "idx", DIM, model_info=MODEL, config=IndexConfig(kind="ivfpq", nlist=16, pq_m=4))
+    index.add_vectors(x, [f"v{i}.png" for i in range(len(x))])
+    q = x[:200]
+    truth = Index.create(tmp_path / "flat", DIM, model_info=MODEL, kind="flat")
+    truth.add_vectors(x, [f"v{i}.png" for i in range(len(x))])
+    exact = truth.search(q, k=10).ids
+
+    def recall(ids):
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids, exact)])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # IVF-PQ below 10k vectors warns that it is coarse
+        pq_only = recall(index.search(q, k=10, nprobe=16, refine=1).ids)
+        default = recall(index.search(q, k=10, nprobe=16).ids)  # refine 4
+        wide = recall(index.search(q, k=10, nprobe=16, refine=30).ids)
+    assert pq_only < default < wide and wide > 0.95
