@@ -18,6 +18,7 @@ from modiste.cli_export import export_command  # noqa: E402
 from modiste.cli_latent import latent_app  # noqa: E402
 from modiste.cli_search import embed_app, index_app, search_command  # noqa: E402
 from modiste.cli_shots import shots_app, sort_command, sort_eval_command  # noqa: E402
+from modiste.cli_tryon import tryon_app  # noqa: E402
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="modiste: a deep-learning workshop for fashion item images.")
@@ -37,6 +38,7 @@ app.add_typer(shots_app, name="shots")
 app.command("export")(export_command)
 app.command("sort")(sort_command)
 app.command("sort-eval", hidden=True)(sort_eval_command)
+app.add_typer(tryon_app, name="tryon")
 
 
 def _given(**kwargs) -> dict:
@@ -98,6 +100,26 @@ def synth_scenes(
 
     result = scenes(out, n=n, size=(width, height), seed=seed, workers=workers)
     typer.echo(f"wrote {result}")
+
+
+@synth_app.command("tryon")
+def synth_tryon(
+    out: Path = typer.Argument(..., help="Folder for person/, article/, article_mask/, person_parse/ and pairs.csv."),
+    n: int = typer.Option(500, help="Number of pairs."),
+    width: int = typer.Option(96, help="Image width in pixels."),
+    height: int = typer.Option(128, help="Image height in pixels (portrait)."),
+    val_fraction: float = typer.Option(0.1, help="Share of pairs in the val split."),
+    seed: int = typer.Option(0, help="Same seed, same pairs."),
+    workers: Optional[int] = typer.Option(None, help="Drawing processes (default: up to 2)."),
+):
+    """Draw try-on pairs: a model wearing a garment, its product photo, the garment mask and a person parse.
+
+    Example: modiste synth tryon data/tryon --n 1000
+    """
+    from modiste.data.synth import tryon_pairs
+
+    pairs = tryon_pairs(out, n=n, size=(width, height), seed=seed, workers=workers, val_fraction=val_fraction)
+    typer.echo(f"wrote {pairs.n} pairs and {pairs.csv}")
 
 
 @data_app.command("check")

@@ -1,0 +1,234 @@
+"""Train CAGAN try-on: adversarial + cycle + id losses, per-epoch validation and sheet, best checkpoint, early stop.
+
+Each step, for persons x_i wearing y_i and articles y_j of other rows of the training split:
+
+* D learns that (x_i, y_i) is real, and that both (G(x_i, y_i, y_j), y_j) and the mismatched real
+  pair (x_i, y_j) are fake, so it judges whether the person wears *that* article.
+* G learns to fool D with (G(x_i, y_i, y_j), y_j), to give x_i back when swapped back to y_i
+  (cycle L1), and to keep alpha small (id loss: change only what must change). Weights 1 : 1 : 0.1.
+
+The CAGAN write-up saw its generator collapse after ~50 epochs, so every epoch logs D's view of
+the three kinds of pairs and the validation numbers (cycle L1, alpha area, how much the result
+depends on the target article), writes a sheet of fixed validation pairs, and keeps the best
+checkpoint by validation cycle L1. An idle generator (alpha near 0) has a perfect cycle L1, so an
+epoch whose validation alpha area is below ``min_alpha_area`` is never "best"; ``patience`` epochs
+without a new best stop the run. Every random draw of a step derives from (seed, step), so a
+resumed run repeats what an uninterrupted one would have done.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from modiste import __version__
+from modiste.gan.loop import step_seed
+from modiste.io import atomic_write_json
+from modiste.nn import checkpoint
+from modiste.nn.registry import create_model
+from modiste.progress import progress_bar
+from modiste.results import save_png
+from modiste.train.config import RunConfig
+from modiste.train.optim import load_optimizer, optimizer_tensors
+from modiste.train.plots import plot_curves
+from modiste.train.run import GracefulStop, RunDir
+from modiste.tryon.data import DEFAULT_SIZE, TryonDataset, load_pairs
+from modiste.tryon.evaluate import validate
+from modiste.tryon.results import sheet_scale
+
+KIND = "tryon"
+NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels in [-1, 1], tanh range
+
+
+@dataclass
+class TryonConfig(RunConfig):
+    data: str = ""                  # pairs CSV, pairs .txt or a folder holding one (see modiste.tryon.data)
+    out: str = "runs/tryon/default"
+    size: list[int] = field(default_factory=lambda: list(DEFAULT_SIZE))  # (height, width): portrait person photos
+    g_width: int = 32               # generator base width: ~1.5M parameters, trainable on a CPU; the write-up used 64
+    g_depth: int = 4                # halvings in the U-Net: 128 x 96 -> 8 x 6 at the bottom
+    d_width: int = 32
+    d_layers: int = 3               # strided layers: 3 gives ~70 px patches, as pix2pix's PatchGAN
+    epochs: int = 100
+    batch: int = 16
+    lr: float = 2e-4                # Adam with beta1 0.5: the DCGAN/pix2pix values CAGAN trained with
+    beta1: float = 0.5
+    beta2: float = 0.999
+    adv_weight: float = 1.0         # the CAGAN paper's 1 : 1 : 0.1
+    cycle_weight: float = 1.0
+    id_weight: float = 0.1
+    d_noise: float = 0.1            # std of the Gaussian noise on D's inputs and layers (images span [-1, 1])
+    d_noise_epochs: float | None = None  # decay it linearly to 0 over this many epochs; None keeps it
+    flip: bool = True               # mirror person + article together (and the target on its own draw)
+    val_fraction: float = 0.1       # held out when the pairs have no split column
+    patience: int | None = 20       # epochs without a better validation cycle L1 before stopping; None never stops
+    min_alpha_area: float = 0.01    # a validation alpha area below this is collapse to "change nothing", never best
+    sheet_pairs: int = 8            # validation pairs shown in each epoch's sheet
+    amp: bool | None = None         # bf16 autocast: ~2x on CPUs with AVX-512 bf16; None = on for CUDA only
+    minutes: float | None = None    # wall-clock cap on this invocation
+    seed: int = 0
+    workers: int | None = None      # decoding threads
+    device: str | None = None
+
+    RESUMABLE = ("epochs", "minutes", "workers", "device", "patience")
+
+    def __post_init__(self) -> None:
+        self.size = [int(v) for v in self.size]
+        if len(self.size) != 2 or min(self.size) < 2**self.g_depth:
+            raise ValueError(f"size must be (height, width), each at least {2**self.g_depth}, got {self.size}")
+
+
+def tryon_step(G: torch.nn.Module, D: torch.nn.Module, opt_G: torch.optim.Optimizer, opt_D: torch.optim.Optimizer,
+               x: torch.Tensor, y: torch.Tensor, yj: torch.Tensor, cfg: TryonConfig, *, amp: bool = False) -> torch.Tensor:
+    """One D step then one G step; returns (loss_D, loss_G, adv, cycle, id, D_real, D_fake, D_mismatch, alpha_area)
+    as one tensor, without a host sync."""
+    autocast = lambda: torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=amp)  # noqa: E731
+    with autocast():
+        fake, alpha, _ = G(x, y, yj)
+        real_logits = D(x, y).float()
+        fake_logits = D(fake.detach(), yj).float()
+        mismatch_logits = D(x, yj).float()
+    # softplus(-l) = -log sigmoid(l): the sigmoid lives inside the loss, where it is numerically safe
+    loss_D = F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean() + F.softplus(mismatch_logits).mean()
+    opt_D.zero_grad(set_to_none=True)
+    loss_D.backward()
+    opt_D.step()
+
+    D.requires_grad_(False)  # G's step needs gradients through D's input, not for its weights
+    with autocast():
+        gen_logits = D(fake, yj).float()
+        back, alpha_back, _ = G(fake, yj, y)
+    adv = F.softplus(-gen_logits).mean()  # non-saturating
+    cycle = (back.float() - x).abs().mean()
+    ident = (alpha.float().mean() + alpha_back.float().mean()) / 2  # alpha >= 0, so its mean is its L1
+    loss_G = cfg.adv_weight * adv + cfg.cycle_weight * cycle + cfg.id_weight * ident
+    opt_G.zero_grad(set_to_none=True)
+    loss_G.backward()
+    opt_G.step()
+    D.requires_grad_(True)
+    probs = [torch.sigmoid(t).mean() for t in (real_logits, fake_logits, mismatch_logits)]
+    return torch.stack([loss_D, loss_G, adv, cycle, ident, *probs, alpha.float().mean()]).detach()
+
+
+STATS = ("loss_D", "loss_G", "adv", "cycle", "id", "D_real", "D_fake", "D_mismatch", "alpha_area")
+
+
+def d_noise_at(cfg: TryonConfig, epoch: float) -> float:
+    if cfg.d_noise_epochs is None:
+        return cfg.d_noise
+    return cfg.d_noise * max(0.0, 1.0 - epoch / cfg.d_noise_epochs)
+
+
+def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True) -> Path:
+    """Train into ``cfg.out``; returns the best checkpoint (by validation cycle L1)."""
+    run = RunDir(cfg.out, resume=resume)
+    if resume:
+        cfg = cfg.resumed_from(run.read_config())
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    data = load_pairs(cfg.data, cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
+                      workers=cfg.workers or 2, progress=progress)
+    train_idx, val_idx = data.indices("train"), data.indices("val")
+    if len(train_idx) < max(2, cfg.batch):
+        raise ValueError(f"{cfg.data}: {len(train_idx)} training pairs, fewer than one batch of {cfg.batch}; "
+                         "lower --batch or add pairs")
+    run.write_config(cfg.to_dict())
+
+    torch.manual_seed(cfg.seed)
+    G = create_model("cagan_g", width=cfg.g_width, depth=cfg.g_depth).to(device, memory_format=torch.channels_last)
+    D = create_model("cagan_d", width=cfg.d_width, layers=cfg.d_layers).to(device, memory_format=torch.channels_last)
+    opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
+    dataset = TryonDataset(data, train_idx, seed=cfg.seed, flip=cfg.flip)
+    steps_per_epoch = len(train_idx) // cfg.batch
+    total = cfg.epochs * steps_per_epoch
+    step, best = 0, {"epoch": None, "val_cycle_l1": None}
+    if resume:
+        tensors, meta = checkpoint.read(run.latest, device=device)
+        G.load_state_dict(checkpoint.strip_prefix(tensors, "G"))
+        D.load_state_dict(checkpoint.strip_prefix(tensors, "D"))
+        load_optimizer(opt_G, tensors, meta["optim"]["G"], "optim.G")
+        load_optimizer(opt_D, tensors, meta["optim"]["D"], "optim.D")
+        step, best = meta["step"], meta["best"]
+        run.truncate_metrics(step)
+
+    data_info = {"source": str(cfg.data), "train_pairs": len(train_idx), "val_pairs": len(val_idx),
+                 "skipped": data.skipped}
+    base_meta = {"kind": KIND, "image_size": list(cfg.size), "normalization": NORMALIZATION,
+                 "config": cfg.to_dict(), "data": data_info, "modiste_version": __version__}
+
+    def save(path: Path, *, with_optimizer: bool) -> None:
+        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
+        extra: dict[str, torch.Tensor] = {}
+        if with_optimizer:
+            opt_g, meta_g = optimizer_tensors(opt_G, "optim.G")
+            opt_d, meta_d = optimizer_tensors(opt_D, "optim.D")
+            extra, meta["optim"] = {**opt_g, **opt_d}, {"G": meta_g, "D": meta_d}
+        checkpoint.save_models(path, {"G": G, "D": D}, meta, extra=extra)
+
+    started = time.monotonic()
+    stopped = out_of_time = patience_out = False
+    bar = progress_bar(total=total, initial=step, unit="step", desc="tryon", disable=not progress)
+    G.train(), D.train()
+    with GracefulStop() as stop:
+        while step < total and not stopped:
+            epoch = step // steps_per_epoch
+            order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(step_seed(cfg.seed, -2, epoch)))
+            order = order[: steps_per_epoch * cfg.batch] + epoch * len(train_idx)
+            done = step % steps_per_epoch
+            loader = DataLoader(dataset, batch_size=cfg.batch, sampler=order[done * cfg.batch:].tolist())
+            sums, count, t0 = torch.zeros(len(STATS), device=device), 0, time.perf_counter()
+            for b in loader:
+                torch.manual_seed(step_seed(cfg.seed, 0, step))  # D's noise
+                D.noise_std = d_noise_at(cfg, step / steps_per_epoch)
+                x, y, yj = (b[k].to(device).contiguous(memory_format=torch.channels_last)
+                            for k in ("person", "article", "target"))
+                sums += tryon_step(G, D, opt_G, opt_D, x, y, yj, cfg, amp=amp)
+                step += 1
+                count += 1
+                bar.update(1)
+                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                if stop.requested or out_of_time:
+                    stopped = True
+                    break
+            record = {"epoch": round(step / steps_per_epoch, 4), "step": step,
+                      **dict(zip(STATS, (sums / max(count, 1)).tolist())), "d_noise": D.noise_std,
+                      "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
+                      "minutes": (time.monotonic() - started) / 60}
+            if step % steps_per_epoch == 0 and len(val_idx) >= 2:
+                metrics, sheet = validate(G, data, val_idx, seed=cfg.seed, batch=2 * cfg.batch, device=device, amp=amp,
+                                          keep=cfg.sheet_pairs)
+                record.update(metrics)
+                record["collapsed"] = metrics["val_alpha_area"] < cfg.min_alpha_area
+                scale = sheet_scale(cfg.size[0])
+                save_png(sheet, run.samples / f"epoch-{step // steps_per_epoch:04d}.png", scale=scale)
+                save_png(sheet, run.samples / "latest.png", scale=scale)
+                better = best["val_cycle_l1"] is None or metrics["val_cycle_l1"] < best["val_cycle_l1"]
+                if not record["collapsed"] and better:
+                    best = {"epoch": record["epoch"], **metrics}
+                    save(run.checkpoints / "best.safetensors", with_optimizer=False)
+                since = record["epoch"] - (best["epoch"] or 0)
+                patience_out = cfg.patience is not None and since >= cfg.patience
+                bar.set_postfix(cycle=f"{record['cycle']:.3f}", val=f"{metrics['val_cycle_l1']:.3f}",
+                                alpha=f"{metrics['val_alpha_area']:.3f}")
+            run.log(record)  # before the checkpoint: a resume drops lines past the checkpoint's step
+            plot_curves(run.metrics(), run.path / "curves.png",
+                        [("losses", ("loss_D", "adv", "cycle", "id")),
+                         ("D outputs (sigmoid)", ("D_real", "D_fake", "D_mismatch")),
+                         ("validation", ("val_cycle_l1", "val_alpha_area", "val_target_effect"))], x="epoch")
+            save(run.latest, with_optimizer=True)
+            if best["epoch"] is None and step % steps_per_epoch == 0:  # no validation, or no eligible epoch yet
+                save(run.checkpoints / "best.safetensors", with_optimizer=False)
+            if patience_out:
+                break
+    bar.close()
+    atomic_write_json(run.path / "skipped.json", data.skipped)
+    reason = "minutes" if out_of_time else "signal" if stopped else "patience" if patience_out else "budget"
+    run.write_summary({"steps": step, "epochs": step / steps_per_epoch, "stop_reason": reason, "best": best,
+                       "train_pairs": len(train_idx), "val_pairs": len(val_idx), "skipped_pairs": len(data.skipped),
+                       "minutes": (time.monotonic() - started) / 60, "modiste_version": __version__})
+    return run.checkpoints / "best.safetensors"
