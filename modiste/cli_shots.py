@@ -19,7 +19,7 @@ def shots_train(
     data: Optional[Path] = typer.Argument(None, help="Class folders, or a CSV with path and label columns."),
     out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
     val: Optional[Path] = typer.Option(None, help="Validation images [15% of each class of DATA]."),
-    arch: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, pico, nano, tiny [femto]."),
+    arch: Optional[str] = typer.Option(None, help="ConvNeXt size (micro, atto, femto, pico, nano, tiny) or BatchNorm ResNet (r10, r18, r18w) [femto]."),
     size: Optional[int] = typer.Option(None, help="Input side in px [96]."),
     epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
     batch: Optional[int] = typer.Option(None, help="Batch size [64]."),

@@ -1,4 +1,5 @@
-"""Train an image classifier (shot types, categories): a ConvNeXt trained from scratch or from local weights.
+"""Train an image classifier (shot types, categories): a ConvNeXt trained from scratch or from local
+weights, or a BatchNorm ResNet from scratch (the faster learner on small data and a CPU budget).
 
 Class-balanced batches (every class drawn equally often, so rare shot types are learnt), label
 smoothing, augmentation that keeps the class (mild crops and colour; flips only when a mirror
@@ -26,6 +27,7 @@ from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
 from modiste.nn import checkpoint
 from modiste.nn.convnext import SIZES, load_convnext_weights
+from modiste.nn.resnet import SIZES as RESNET_SIZES
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
@@ -34,6 +36,7 @@ from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
 
 KIND = "classifier"
+ARCHS = (*SIZES, *RESNET_SIZES)
 
 # Mild: a shot type must survive its augmentation (a collar crop stays a collar crop).
 AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.0, brightness=0.2, contrast=0.2,
@@ -45,7 +48,7 @@ class ClassifyConfig(RunConfig):
     data: str = ""                  # class folders or a CSV with path and label columns
     val: str | None = None          # validation images [a share of DATA]
     out: str = "runs/shots/default"
-    arch: str = "femto"             # ConvNeXt size: micro, atto, femto, pico, nano, tiny
+    arch: str = "femto"             # ConvNeXt size (micro, atto, femto, pico, nano, tiny) or ResNet (r10, r18, r18w)
     size: int = 96                  # input side in px
     resize: str = "letterbox"
     epochs: int = 30
@@ -61,15 +64,23 @@ class ClassifyConfig(RunConfig):
     val_fraction: float = 0.15      # of each class, when no validation set is given
     weights: str | None = None      # local ConvNeXt weights (public layout); the head is replaced if needed
     amp: bool | None = None         # bf16 autocast [on for CUDA]
-    minutes: float | None = None
+    minutes: float | None = None    # wall-clock budget; the schedule is fitted to it after the first epoch
     seed: int = 0
     workers: int | None = None
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in SIZES:
-            raise ValueError(f"arch must be a ConvNeXt size ({', '.join(SIZES)}), got {self.arch!r}")
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.weights and self.arch not in SIZES:
+            raise ValueError(f"weights load into ConvNeXt models only, not {self.arch!r}")
 
+
+
+def _network(cfg: ClassifyConfig, num_classes: int) -> torch.nn.Module:
+    if cfg.arch in RESNET_SIZES:
+        return create_model(f"resnet_{cfg.arch}", num_classes=num_classes)
+    return create_model(f"convnext_{cfg.arch}", num_classes=num_classes, drop_path_rate=cfg.drop_path)
 
 
 @dataclass
@@ -160,7 +171,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     classes = data.classes
 
     torch.manual_seed(cfg.seed)
-    net = create_model(f"convnext_{cfg.arch}", num_classes=len(classes), drop_path_rate=cfg.drop_path).to(device)
+    net = _network(cfg, len(classes)).to(device)
     if cfg.weights and not resume:
         load_convnext_weights(net, cfg.weights)
     augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
@@ -168,11 +179,14 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
     step, best = 0, {"epoch": None, "accuracy": -1.0}
+    fitted = False
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
         load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
         step, best = meta["step"], meta["best"]
+        if meta.get("fitted_total") and cfg.minutes is not None:  # a schedule fitted to a budget stays fitted
+            total, fitted = min(total, meta["fitted_total"]), True
         run.truncate_metrics(step)
 
     base_meta = {"kind": KIND, "classes": classes, "image_size": cfg.size, "resize": cfg.resize,
@@ -181,7 +195,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
 
     def save(path: Path, *, with_optimizer: bool) -> None:
         extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
-        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
+        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best,
+                "fitted_total": total if fitted else None}
         if optim_meta is not None:
             meta["optim"] = {"model": optim_meta}
         checkpoint.save_models(path, {"model": net}, meta, extra=extra)
@@ -220,6 +235,12 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 if stop.requested or out_of_time:
                     stopped = True
                     break
+            if cfg.minutes is not None and epoch == 0 and step == steps_per_epoch and not resume:
+                # A budget in minutes: cut the epochs to what the first epoch's speed says fits, so
+                # the learning rate decays to its end inside the budget instead of being cut off.
+                fits = int(cfg.minutes * 60 / (time.monotonic() - started) * 0.97)
+                total = max(steps_per_epoch, min(total, fits * steps_per_epoch))
+                bar.total, fitted = total, True
             loss_v, acc_v = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "train_accuracy": acc_v,
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),

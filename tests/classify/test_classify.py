@@ -119,3 +119,11 @@ def test_unlabelled_data_is_refused(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "flat" / "a.png")
     with pytest.raises(ValueError, match="needs labels"):
         train_classifier(config(tmp_path / "run", tmp_path / "flat"), progress=False)
+
+
+def test_resnet_baseline_trains_and_loads(data, tmp_path):
+    best = train_classifier(config(tmp_path / "r", data, epochs=1, arch="r10"), progress=False)
+    clf = Classifier.load(best)
+    assert type(clf.net).__name__ == "ResNet" and clf.probabilities(torch.zeros(2, 3, 32, 32, dtype=torch.uint8)).shape == (2, 3)
+    with pytest.raises(ValueError, match="ConvNeXt models only"):
+        config(tmp_path / "w", data, arch="r10", weights="w.safetensors")
