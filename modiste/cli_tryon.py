@@ -43,8 +43,8 @@ def tryon_train(
     d_noise_epochs: Optional[float] = typer.Option(None, help="Decay that noise to 0 over this many epochs [never]."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Mirror person and article together [on]."),
     patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better validation cycle L1 [20]."),
-    min_alpha_area: Optional[float] = typer.Option(None, help="An epoch whose validation alpha area is below this never "
-                                                              "counts as best (collapse to no change) [0.01]."),
+    min_target_effect: Optional[float] = typer.Option(None, help="An epoch whose results change less than this when the "
+                                                                 "target changes has collapsed and is never best [0.03]."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast; ~2x on CPUs with AVX-512 bf16 [on for CUDA]."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
     seed: Optional[int] = typer.Option(None, help="Seed [0]."),
@@ -65,13 +65,13 @@ def tryon_train(
                                   d_width=d_width, epochs=epochs, batch=batch, lr=lr, adv_weight=adv_weight,
                                   cycle_weight=cycle_weight, id_weight=id_weight, d_noise=d_noise,
                                   d_noise_epochs=d_noise_epochs, flip=flip, patience=patience,
-                                  min_alpha_area=min_alpha_area, amp=amp, minutes=minutes, seed=seed, workers=workers,
+                                  min_target_effect=min_target_effect, amp=amp, minutes=minutes, seed=seed, workers=workers,
                                   device=device))
     best = train_tryon(cfg, resume=resume)
     summary = json.loads((out / "summary.json").read_text())
     b = summary["best"]
     if b["epoch"] is None:
-        typer.echo(f"no epoch qualified as best (no validation pairs, or alpha collapsed); {best} is the last epoch")
+        typer.echo(f"no epoch qualified as best (no validation pairs, or every epoch ignored the target); {best} is the last epoch")
     else:
         typer.echo(f"best checkpoint {best} (epoch {b['epoch']}): validation cycle L1 {b['val_cycle_l1']:.4f}, "
                    f"alpha area {b['val_alpha_area']:.3f}")

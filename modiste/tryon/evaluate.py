@@ -4,7 +4,7 @@ Each person x_i gets the article y_j of another row of the split (a fixed random
 number is reproducible), then is swapped back to y_i:
 
 * ``cycle_l1`` / ``cycle_ssim``: G(G(x_i, y_i, y_j), y_j, y_i) against x_i. Lower L1 is better,
-  but an idle generator (alpha 0) scores a perfect 0, so read it beside ``alpha_area``.
+  but a generator that ignores the target scores a perfect 0, so read it beside ``target_effect``.
 * ``alpha_area``: mean alpha, the share of the photo repainted.
 * ``alpha_outside_clothing`` (pairs with ``person_parse``): the share of alpha's mass outside the
   clothing labels (the worn article and other clothing). A longer target article legitimately
@@ -178,7 +178,7 @@ def crop(image: torch.Tensor, box: tuple[int, int, int, int] | None) -> torch.Te
 def _rank_of_target(queries: torch.Tensor, gallery: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
     """0-based rank of gallery[truth[i]] among all gallery rows for each query (ties count against it)."""
     sim = queries @ gallery.T
-    return (sim > sim.gather(1, truth[:, None])).sum(1)
+    return (sim >= sim.gather(1, truth[:, None])).sum(1) - 1
 
 
 def wears_target(embed_model, data: PairsData, out: SplitOutputs) -> tuple[dict[str, float], dict[str, float]]:

@@ -76,7 +76,7 @@ def test_a_missing_file_skips_its_row_and_training_goes_on(tiny_pairs, tiny, tmp
 
 def test_collapsed_epochs_are_never_best_and_patience_stops_the_run(tiny_pairs, tiny, tmp_path):
     out = tmp_path / "run"
-    train_tryon(TryonConfig(data=str(tiny_pairs.csv), out=str(out), epochs=10, patience=1, min_alpha_area=1.0, **tiny),
+    train_tryon(TryonConfig(data=str(tiny_pairs.csv), out=str(out), epochs=10, patience=1, min_target_effect=2.0, **tiny),
                 progress=False)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["stop_reason"] == "patience" and summary["epochs"] == 1.0
