@@ -37,6 +37,7 @@ from modiste.train.run import GracefulStop, RunDir
 
 KIND = "classifier"
 ARCHS = (*SIZES, *RESNET_SIZES)
+FIT_EPOCH = 2  # a --minutes budget is fitted after this many epochs
 
 # Mild: a shot type must survive its augmentation (a collar crop stays a collar crop).
 AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.0, brightness=0.2, contrast=0.2,
@@ -179,7 +180,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
     step, best = 0, {"epoch": None, "accuracy": -1.0}
-    fitted = False
+    fitted, bookkeeping_s = False, 0.0
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
@@ -235,12 +236,16 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 if stop.requested or out_of_time:
                     stopped = True
                     break
-            if cfg.minutes is not None and epoch == 0 and step == steps_per_epoch and not resume:
-                # A budget in minutes: cut the epochs to what the first epoch's speed says fits, so
-                # the learning rate decays to its end inside the budget instead of being cut off.
-                fits = int(cfg.minutes * 60 / (time.monotonic() - started) * 0.97)
-                total = max(steps_per_epoch, min(total, fits * steps_per_epoch))
+            if cfg.minutes is not None and not fitted and step == FIT_EPOCH * steps_per_epoch:
+                # A budget in minutes: cut the epochs to what this epoch's pace says fits, so the
+                # learning rate decays to its end inside the budget instead of being cut off. The
+                # second epoch is timed: the first also pays for warming up the kernels.
+                left = cfg.minutes * 60 - (time.monotonic() - started)
+                pace = time.perf_counter() - t0 + bookkeeping_s  # an epoch with its validation and saving
+                fits = FIT_EPOCH + int(0.97 * left / pace)
+                total = max(step, min(total, fits * steps_per_epoch))
                 bar.total, fitted = total, True
+            t_end = time.perf_counter()
             loss_v, acc_v = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "train_accuracy": acc_v,
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
@@ -260,6 +265,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             save(run.latest, with_optimizer=True)
             if not len(val_y) and step % steps_per_epoch == 0:
                 save(run.checkpoints / "best.safetensors", with_optimizer=False)
+            bookkeeping_s = time.perf_counter() - t_end
     bar.close()
     skipped = data.skips.summary()
     atomic_write_json(run.path / "skipped.json", skipped)
