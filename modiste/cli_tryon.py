@@ -42,7 +42,9 @@ def tryon_train(
     d_noise: Optional[float] = typer.Option(None, help="Std of the noise on D's inputs and layers [0.1]."),
     d_noise_epochs: Optional[float] = typer.Option(None, help="Decay that noise to 0 over this many epochs [never]."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip", help="Mirror person and article together [on]."),
-    patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better validation cycle L1 [20]."),
+    best_metric: Optional[str] = typer.Option(None, help="Validation number that picks the best checkpoint, lower is better: "
+                                                         "val_cycle_l1, val_colour_error (needs article_mask), ... [val_cycle_l1]."),
+    patience: Optional[int] = typer.Option(None, help="Stop after this many epochs without a better best metric [20]."),
     min_target_effect: Optional[float] = typer.Option(None, help="An epoch whose results change less than this when the "
                                                                  "target changes has collapsed and is never best [0.03]."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast; ~2x on CPUs with AVX-512 bf16 [on for CUDA]."),
@@ -64,7 +66,7 @@ def tryon_train(
     cfg = TryonConfig(**_settings(data=str(pairs) if pairs else None, out=str(out), size=_size(size), g_width=g_width,
                                   d_width=d_width, epochs=epochs, batch=batch, lr=lr, adv_weight=adv_weight,
                                   cycle_weight=cycle_weight, id_weight=id_weight, d_noise=d_noise,
-                                  d_noise_epochs=d_noise_epochs, flip=flip, patience=patience,
+                                  d_noise_epochs=d_noise_epochs, flip=flip, best_metric=best_metric, patience=patience,
                                   min_target_effect=min_target_effect, amp=amp, minutes=minutes, seed=seed, workers=workers,
                                   device=device))
     best = train_tryon(cfg, resume=resume)
@@ -74,12 +76,13 @@ def tryon_train(
         typer.echo(f"no epoch qualified as best (no validation pairs, or every epoch ignored the target); {best} is the last epoch")
     else:
         typer.echo(f"best checkpoint {best} (epoch {b['epoch']}): validation cycle L1 {b['val_cycle_l1']:.4f}, "
-                   f"alpha area {b['val_alpha_area']:.3f}")
+                   f"alpha area {b['val_alpha_area']:.3f}, target effect {b['val_target_effect']:.3f}")
     typer.echo(f"sheets: {out / 'samples'}\ncurves: {out / 'curves.png'}")
     if summary["stop_reason"] not in ("budget", "patience"):
         typer.echo(f"stopped early ({summary['stop_reason']}); continue with: modiste tryon train --out {out} --resume")
     elif summary["stop_reason"] == "patience":
-        typer.echo(f"stopped: no better validation cycle L1 for {cfg.patience} epochs")
+        used = json.loads((out / "config.json").read_text())  # a resumed run keeps its own settings
+        typer.echo(f"stopped: no better {used['best_metric']} for {used['patience']} epochs")
 
 
 @tryon_app.command("apply")

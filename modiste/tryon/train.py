@@ -10,7 +10,7 @@ Each step, for persons x_i wearing y_i and articles y_j of other rows of the tra
 The CAGAN write-up saw its generator collapse after ~50 epochs, so every epoch logs D's view of
 the three kinds of pairs and the validation numbers (cycle L1, alpha area, how much the result
 depends on the target article), writes a sheet of fixed validation pairs, and keeps the best
-checkpoint by validation cycle L1. A generator that ignores the target article scores the best
+checkpoint by validation cycle L1 (or another validation number, ``best_metric``). A generator that ignores the target article scores the best
 cycle L1 of all (it gives x_i back whatever it is asked), and an alpha spread thinly everywhere
 hides it from the alpha area, so an epoch counts as collapsed, and is never "best", when its
 results change by less than ``min_target_effect`` (mean absolute change on the [-1, 1] scale)
@@ -67,7 +67,11 @@ class TryonConfig(RunConfig):
     d_noise_epochs: float | None = None  # decay it linearly to 0 over this many epochs; None keeps it
     flip: bool = True               # mirror person + article together (and the target on its own draw)
     val_fraction: float = 0.1       # held out when the pairs have no split column
-    patience: int | None = 20       # epochs without a better validation cycle L1 before stopping; None never stops
+    # Lower is better. The write-up's cycle L1 barely moves once the generator works (0.08-0.10 from epoch 3
+    # on the synthetic pairs) while the colour error to the target article (needs article_mask) falls
+    # 0.42 -> 0.14 and tracks "wears the target" far more closely.
+    best_metric: str = "val_cycle_l1"
+    patience: int | None = 20       # epochs without a better best_metric before stopping; None never stops
     # Below this validation target effect an epoch has collapsed to "ignore the target" and is never best;
     # on the synthetic pairs an idle generator scores ~0.01 and one that recolours the garment 0.06-0.15.
     min_target_effect: float = 0.03
@@ -128,7 +132,7 @@ def d_noise_at(cfg: TryonConfig, epoch: float) -> float:
 
 
 def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True) -> Path:
-    """Train into ``cfg.out``; returns the best checkpoint (by validation cycle L1)."""
+    """Train into ``cfg.out``; returns the best checkpoint (by ``cfg.best_metric``, validation cycle L1 by default)."""
     run = RunDir(cfg.out, resume=resume)
     if resume:
         cfg = cfg.resumed_from(run.read_config())
@@ -150,7 +154,7 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
     dataset = TryonDataset(data, train_idx, seed=cfg.seed, flip=cfg.flip)
     steps_per_epoch = len(train_idx) // cfg.batch
     total = cfg.epochs * steps_per_epoch
-    step, best = 0, {"epoch": None, "val_cycle_l1": None}
+    step, best = 0, {"epoch": None, cfg.best_metric: None}
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         G.load_state_dict(checkpoint.strip_prefix(tensors, "G"))
@@ -211,7 +215,10 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
                 scale = sheet_scale(cfg.size[0])
                 save_png(sheet, run.samples / f"epoch-{step // steps_per_epoch:04d}.png", scale=scale)
                 save_png(sheet, run.samples / "latest.png", scale=scale)
-                better = best["val_cycle_l1"] is None or metrics["val_cycle_l1"] < best["val_cycle_l1"]
+                if cfg.best_metric not in metrics:
+                    raise ValueError(f"best_metric {cfg.best_metric!r} is not measured on {cfg.data}; "
+                                     f"choose one of {', '.join(sorted(metrics))}")
+                better = best[cfg.best_metric] is None or metrics[cfg.best_metric] < best[cfg.best_metric]
                 if not record["collapsed"] and better:
                     best = {"epoch": record["epoch"], **metrics}
                     save(run.checkpoints / "best.safetensors", with_optimizer=False)

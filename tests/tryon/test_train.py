@@ -97,3 +97,15 @@ def test_the_minutes_cap_stops_with_a_checkpoint_to_resume(tiny_pairs, tiny, tmp
 def test_a_run_folder_is_not_overwritten(tiny_pairs, tiny, tiny_run):
     with pytest.raises(FileExistsError, match="resume"):
         train_tryon(TryonConfig(data=str(tiny_pairs.csv), out=str(tiny_run), epochs=1, **tiny), progress=False)
+
+
+def test_another_validation_number_can_pick_the_best_checkpoint(tiny_pairs, tiny, tmp_path):
+    out = tmp_path / "run"
+    train_tryon(TryonConfig(data=str(tiny_pairs.csv), out=str(out), epochs=2, best_metric="val_colour_error",
+                            min_target_effect=0.0, **tiny), progress=False)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    best = json.loads((out / "summary.json").read_text())["best"]
+    assert best["val_colour_error"] == min(r["val_colour_error"] for r in rows)
+    with pytest.raises(ValueError, match="val_nothing.*val_cycle_l1"):
+        train_tryon(TryonConfig(data=str(tiny_pairs.csv), out=str(tmp_path / "bad"), epochs=1, best_metric="val_nothing",
+                                **tiny), progress=False)
