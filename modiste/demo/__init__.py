@@ -18,6 +18,7 @@ from modiste.demo.detect import detect_section
 from modiste.demo.latent import latent_section
 from modiste.demo.search import search_section
 from modiste.demo.shots import shots_section
+from modiste.demo.tryon import tryon_section
 from modiste.report import Report
 
 # The demo trains at 64 px with half-width networks (~4x cheaper than the paper's widths), batch 32
@@ -30,7 +31,7 @@ DEMO_GAN = dict(size=64, g_width=32, d_width=32, batch=32, kimg=60, tick_kimg=6,
 def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 3.5, seed: int = 0, n_catalog: int = 2000,
              gan_settings: dict | None = None, latent_settings: dict | None = None, search_settings: dict | None = None,
              detect_settings: dict | None = None, shots_settings: dict | None = None,
-             progress: bool = True) -> Path:
+             tryon_settings: dict | None = None, progress: bool = True) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     report = Report(out / "index.html", "modiste demo",
@@ -54,6 +55,7 @@ def run_demo(out: str | Path = "runs/demo", *, gan_minutes: float = 3.5, seed: i
     timed("similar items (street to shop)", search_section, report, out, cat, search_settings or {}, progress)
     timed("detection and shop the look", detect_section, report, out, detect_settings or {}, progress)
     timed("gallery ordering", shots_section, report, out, shots_settings or {}, progress)
+    timed("virtual try-on", tryon_section, report, out, tryon_settings or {}, progress)
     return report.write()
 
 
