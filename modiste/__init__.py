@@ -19,6 +19,11 @@ _LAZY = {
     "list_models": ("modiste.nn.registry", "list_models"),
     "load_model": ("modiste.nn.checkpoint", "load_model"),
     "run_demo": ("modiste.demo", "run_demo"),
+    "Index": ("modiste.index", "Index"),
+    "EmbeddingModel": ("modiste.embed.model", "EmbeddingModel"),
+    "Detector": ("modiste.detect.model", "Detector"),
+    "Classifier": ("modiste.classify.model", "Classifier"),
+    "TryOn": ("modiste.tryon.apply", "TryOn"),
 }
 
 __all__ = ["__version__", *_LAZY]
