@@ -33,6 +33,8 @@ class Classifier:
         self.image_size, self.resize = int(image_size), resize
         self.meta, self.path = meta or {}, path
         self.device = next(net.parameters()).device
+        # A model trained with mirrored images predicts on the image and its mirror, averaged.
+        self.flip_average = bool(self.meta.get("config", {}).get("flip", False))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Classifier:
@@ -48,7 +50,7 @@ class Classifier:
         return ImagePolicy(size=(self.image_size, self.image_size), resize=self.resize)
 
     def probabilities(self, images: torch.Tensor) -> torch.Tensor:
-        return predict_tensor(self.net, images, self.device)
+        return predict_tensor(self.net, images, self.device, flip_average=self.flip_average)
 
     def predict(self, sources: Sequence[str | os.PathLike]) -> list[Prediction]:
         """Class and confidence per image file; unreadable files are skipped with a warning naming them."""

@@ -137,15 +137,19 @@ def _epoch_order(labels: torch.Tensor, n: int, balanced: bool, generator: torch.
 
 @torch.no_grad()
 def predict_tensor(net: torch.nn.Module, images: torch.Tensor, device: torch.device, batch: int = 256,
-                   amp: bool = False) -> torch.Tensor:
-    """Class probabilities (N, C) for uint8 images."""
+                   amp: bool = False, flip_average: bool = False) -> torch.Tensor:
+    """Class probabilities (N, C) for uint8 images; with ``flip_average``, the mean of the image's
+    and its mirror image's (for a model trained with flips, whose classes a mirror keeps)."""
     was = net.training
     net.eval()
     out = []
     for x in images.split(batch):
+        x = x.to(device).float().div(127.5).sub(1)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = net(x.to(device).float().div(127.5).sub(1))
-        out.append(logits.float().softmax(1).cpu())
+            probs = net(x).float().softmax(1)
+            if flip_average:
+                probs = (probs + net(x.flip(-1)).float().softmax(1)) / 2
+        out.append(probs.cpu())
     net.train(was)
     return torch.cat(out) if out else torch.empty(0, 0)
 
@@ -251,7 +255,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
                       "minutes": (time.monotonic() - started) / 60}
             if step % steps_per_epoch == 0 and len(val_y):
-                probs = predict_tensor(net, val_x, device, amp=amp)
+                probs = predict_tensor(net, val_x, device, amp=amp, flip_average=cfg.flip)
                 report = classification_report(probs.argmax(1), val_y, classes)
                 record.update({"val_accuracy": report["accuracy"], "val_macro_f1": report["macro_f1"]})
                 if report["accuracy"] > best["accuracy"]:

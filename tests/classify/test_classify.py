@@ -127,3 +127,14 @@ def test_resnet_baseline_trains_and_loads(data, tmp_path):
     assert type(clf.net).__name__ == "ResNet" and clf.probabilities(torch.zeros(2, 3, 32, 32, dtype=torch.uint8)).shape == (2, 3)
     with pytest.raises(ValueError, match="ConvNeXt models only"):
         config(tmp_path / "w", data, arch="r10", weights="w.safetensors")
+
+
+def test_flip_average_gives_a_mirror_image_the_same_prediction():
+    from modiste.classify.train import predict_tensor
+
+    torch.manual_seed(0)
+    net = create_model("resnet_r10", num_classes=4)
+    x = torch.randint(0, 256, (3, 3, 24, 24), dtype=torch.uint8)
+    both = predict_tensor(net, x, torch.device("cpu"), flip_average=True)
+    torch.testing.assert_close(both, predict_tensor(net, x.flip(-1), torch.device("cpu"), flip_average=True))
+    assert not torch.allclose(predict_tensor(net, x, torch.device("cpu")), predict_tensor(net, x.flip(-1), torch.device("cpu")))
