@@ -35,7 +35,7 @@ import torch
 from PIL import Image
 
 from modiste.data.images import ImagePolicy, load_image
-from modiste.data.loading import default_num_workers
+from modiste.index.reading import default_workers
 from modiste.data.synth import catalog
 from modiste.index import Index
 from modiste.nn.registry import create_model
@@ -146,7 +146,7 @@ def _parse(setting: str) -> tuple[int | None, int | None]:
 
 def _resolved(setting: str, n: int) -> str:
     workers, threads = _parse(setting)
-    w = default_num_workers(range(n)) if workers is None else workers
+    w = default_workers(n) if workers is None else workers
     return f"{w}/{threads or torch.get_num_threads()}"
 
 
