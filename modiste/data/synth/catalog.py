@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import json
 import multiprocessing
 import os
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
@@ -27,7 +26,7 @@ from modiste.data.synth.garments import garment_shape
 from modiste.data.synth.spec import BOTTOMS, TOPS, GarmentSpec, sample_spec
 from modiste.data.synth.paint import paint_garment
 from modiste.data.synth.palette import BACKGROUNDS, shade
-from modiste.io import atomic_path, atomic_write_json, atomic_write_text
+from modiste.io import atomic_path, atomic_write_csv, atomic_write_json
 
 # Bump when the drawing changes, so a catalog on disk says which generator made it.
 SYNTH_VERSION = 1
@@ -117,6 +116,17 @@ def _resolve_workers(workers: int | None, n: int) -> int:
     return int(workers)
 
 
+def draw_all(job: Callable[[Any], Any], items: Sequence[Any], workers: int, *, desc: str, unit: str,
+             progress: bool, max_chunk: int = 32) -> list[Any]:
+    """``job`` over ``items`` in order, in ``workers`` processes (1: in this one), with a progress bar."""
+    bar = functools.partial(progress_bar, total=len(items), disable=not progress, desc=desc, unit=unit)
+    if workers == 1:
+        return list(bar(map(job, items)))
+    chunk = max(1, min(max_chunk, len(items) // (workers * 8)))
+    with multiprocessing.get_context().Pool(workers) as pool:
+        return list(bar(pool.imap(job, items, chunksize=chunk)))
+
+
 def catalog(
     out: str | os.PathLike,
     n: int = 2000,
@@ -137,20 +147,9 @@ def catalog(
     root = Path(out).expanduser()
     (root / "images").mkdir(parents=True, exist_ok=True)
     job = functools.partial(_write_item, str(root), int(seed), int(size))
-    workers = _resolve_workers(workers, n)
-    bar = functools.partial(progress_bar, total=n, disable=not progress, desc="synth catalog", unit="img")
-    if workers == 1:
-        records = list(bar(map(job, range(n))))
-    else:
-        chunk = max(1, min(32, n // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            records = list(bar(pool.imap(job, range(n), chunksize=chunk)))
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    csv_path = atomic_write_text(root / "catalog.csv", buf.getvalue())
+    records = draw_all(job, range(n), _resolve_workers(workers, n), desc="synth catalog", unit="img",
+                       progress=progress)
+    csv_path = atomic_write_csv(root / "catalog.csv", COLUMNS, records)
     result = Catalog(root=root, csv=csv_path, records=records, size=int(size), seed=int(seed))
     atomic_write_json(root / "SUMMARY.json", result.to_json())
     return result

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import math
-import multiprocessing
 import os
 from collections import Counter
 from dataclasses import dataclass
@@ -32,14 +31,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from modiste.data.synth.body import Body, Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
-from modiste.data.synth.catalog import SYNTH_VERSION, _filler, _resolve_workers
+from modiste.data.synth.catalog import SYNTH_VERSION, _filler, _resolve_workers, draw_all
 from modiste.data.synth.figures import FigureSpec, figure_bounds, paint_figure, sample_figure
 from modiste.data.synth.paint import paint_garment
 from modiste.data.synth.palette import COLOURS, RGB, scale_rgb, shade
 from modiste.data.synth.snaps import _GROUNDS, _THINGS, _occlude, _relight, _street
 from modiste.data.synth.spec import BOTTOMS, TOPS, GarmentSpec, sample_spec
 from modiste.io import atomic_path, atomic_write_json, atomic_write_text
-from modiste.progress import progress_bar
 
 # Detection classes, YOLO index = position, COCO id = position + 1. The catalog's t-shirts,
 # long-sleeve tops and hoodies are one class: at street-snap scale sleeves and hoods are a few
@@ -520,14 +518,8 @@ def scenes(
     for sub in ("images", "labels"):
         (root / sub).mkdir(parents=True, exist_ok=True)
     job = functools.partial(_write_scene, str(root), int(seed), (width, height), int(min_items), int(max_items))
-    workers = _resolve_workers(workers, n)
-    bar = functools.partial(progress_bar, total=n, disable=not progress, desc="synth scenes", unit="img")
-    if workers == 1:
-        images = list(bar(map(job, range(n))))
-    else:
-        chunk = max(1, min(16, n // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            images = list(bar(pool.imap(job, range(n), chunksize=chunk)))
+    images = draw_all(job, range(n), _resolve_workers(workers, n), desc="synth scenes", unit="img",
+                      progress=progress, max_chunk=16)
 
     split = {"train": [], "val": []}
     for index in range(n):

@@ -17,10 +17,8 @@ from __future__ import annotations
 
 import csv
 import functools
-import io
 import json
 import math
-import multiprocessing
 import os
 import shutil
 from collections import Counter
@@ -33,15 +31,14 @@ from PIL import Image, ImageDraw, ImageFont
 
 from modiste.data.synth.body import Body, Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
-from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, _filler, _resolve_workers
+from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, _filler, _resolve_workers, draw_all
 from modiste.data.synth.figures import FigureSpec, figure_bounds, floor_shadow, paint_figure, sample_figure
 from modiste.data.synth.garments import DARK, FABRIC, SLEEVE, garment_shape
 from modiste.data.synth.paint import paint_garment
 from modiste.data.synth.palette import BACKGROUNDS, RGB, mix, scale_rgb, shade
 from modiste.data.synth.snaps import _SURFACES, _relight
 from modiste.data.synth.spec import GarmentSpec, sample_spec
-from modiste.io import atomic_path, atomic_write_json, atomic_write_text
-from modiste.progress import progress_bar
+from modiste.io import atomic_path, atomic_write_csv, atomic_write_json
 from modiste.shots.regulation import SHOT_TYPES  # the 17 types, in the reference house order
 
 SHOT_COLUMNS = ("path", "product", "shot", "index_in_product")
@@ -702,20 +699,11 @@ def shots(
              for i in range(n_products)}
     job = functools.partial(_write_product, str(root), int(seed), int(size), plans)
     workers = _resolve_workers(workers, sum(len(v) for v in plans.values()))
-    bar = functools.partial(progress_bar, total=n_products, disable=not progress, desc="synth shots", unit="product")
-    if workers == 1:
-        groups = list(bar(map(job, range(n_products))))
-    else:
-        chunk = max(1, min(8, n_products // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            groups = list(bar(pool.imap(job, range(n_products), chunksize=chunk)))
+    groups = draw_all(job, range(n_products), workers, desc="synth shots", unit="product", progress=progress,
+                      max_chunk=8)
     records = [row for rows in groups for row in rows]
 
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SHOT_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    csv_path = atomic_write_text(root / "shots.csv", buf.getvalue())
+    csv_path = atomic_write_csv(root / "shots.csv", SHOT_COLUMNS, records)
     result = Shots(root=root, csv=csv_path, records=records, size=int(size), seed=int(seed))
     atomic_write_json(root / "SUMMARY.json", result.to_json())
     return result
@@ -745,11 +733,7 @@ def galleries(out: str | os.PathLike, shots_result: "Shots | str | os.PathLike",
             name = f"img_{n:0{width}d}.png"
             shutil.copyfile(result.root / recs[i]["path"], folder / name)
             truth.append({"product": prod, "file": f"{folder.name}/{name}", "shot": recs[i]["shot"]})
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=GALLERY_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(truth)
-    atomic_write_text(root / "truth.csv", buf.getvalue())
+    atomic_write_csv(root / "truth.csv", GALLERY_COLUMNS, truth)
     return root
 
 

@@ -8,11 +8,8 @@ it depends on neither the number of snaps per item nor how the work was split be
 """
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import math
-import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,14 +20,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from modiste.data.synth.body import Bounds, Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
-from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, Catalog, _filler, _resolve_workers
+from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, Catalog, _filler, _resolve_workers, draw_all
 from modiste.data.synth.figures import FigureSpec, paint_figure, sample_figure
 from modiste.data.synth.garments import garment_shape
 from modiste.data.synth.paint import paint_garment
 from modiste.data.synth.palette import RGB, scale_rgb, shade
 from modiste.data.synth.spec import GarmentSpec, sample_spec
-from modiste.io import atomic_path, atomic_write_text
-from modiste.progress import progress_bar
+from modiste.io import atomic_path, atomic_write_csv
 
 SNAP_COLUMNS = ("query", "catalog", "item", "label", "group")
 # A non-zero last word: numpy's SeedSequence pads with zeros, so [seed, i, 0] would replay the catalog's [seed, i].
@@ -266,21 +262,11 @@ def snaps(
     catalog_root = str(Path(cat.root).expanduser().resolve())
     job = functools.partial(_write_item, str(root), catalog_root, int(cat.seed), int(seed), size, int(per_item))
     jobs = list(enumerate(cat.records))
-    workers = _resolve_workers(workers, len(jobs) * per_item)
-    bar = functools.partial(progress_bar, total=len(jobs), disable=not progress, desc="synth snaps", unit="item")
-    if workers == 1:
-        groups = list(bar(map(job, jobs)))
-    else:
-        chunk = max(1, min(16, len(jobs) // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            groups = list(bar(pool.imap(job, jobs, chunksize=chunk)))
+    groups = draw_all(job, jobs, _resolve_workers(workers, len(jobs) * per_item), desc="synth snaps", unit="item",
+                      progress=progress, max_chunk=16)
     pairs = [row for rows in groups for row in rows]
 
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=SNAP_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(pairs)
-    csv_path = atomic_write_text(root / "pairs.csv", buf.getvalue())
+    csv_path = atomic_write_csv(root / "pairs.csv", SNAP_COLUMNS, pairs)
     return Snaps(root=root, csv=csv_path, pairs=pairs, size=size, seed=int(seed), per_item=int(per_item))
 
 

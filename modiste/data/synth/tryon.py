@@ -11,11 +11,8 @@ only from ``default_rng([seed, i, _STREAM])``: it does not depend on ``n`` or on
 """
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import math
-import multiprocessing
 import os
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -27,14 +24,13 @@ from PIL import Image, ImageDraw, ImageFont
 
 from modiste.data.synth.body import Frame, sample_body
 from modiste.data.synth.canvas import Canvas, supersample_for
-from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, _filler, _resolve_workers
+from modiste.data.synth.catalog import MAX_SIZE, MIN_SIZE, SYNTH_VERSION, _filler, _resolve_workers, draw_all
 from modiste.data.synth.figures import FigureSpec, paint_figure, sample_figure
 from modiste.data.synth.garments import garment_shape
 from modiste.data.synth.paint import paint_garment
 from modiste.data.synth.palette import BACKGROUNDS, RGB, shade
 from modiste.data.synth.spec import sample_spec
-from modiste.io import atomic_path, atomic_write_text
-from modiste.progress import progress_bar
+from modiste.io import atomic_path, atomic_write_csv
 
 TRYON_CATEGORIES = ("t-shirt", "long-sleeve-top", "hoodie", "coat", "dress")
 TRYON_COLUMNS = ("person", "article", "article_mask", "person_parse", "split")
@@ -180,20 +176,9 @@ def tryon_pairs(
     for folder in FOLDERS:
         (root / folder).mkdir(parents=True, exist_ok=True)
     job = functools.partial(_write_pair, str(root), int(seed), (w, h), float(val_fraction))
-    workers = _resolve_workers(workers, n)
-    bar = functools.partial(progress_bar, total=n, disable=not progress, desc="synth try-on", unit="pair")
-    if workers == 1:
-        records = list(bar(map(job, range(n))))
-    else:
-        chunk = max(1, min(32, n // (workers * 8)))
-        with multiprocessing.get_context().Pool(workers) as pool:
-            records = list(bar(pool.imap(job, range(n), chunksize=chunk)))
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=TRYON_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    csv_path = atomic_write_text(root / "pairs.csv", buf.getvalue())
+    records = draw_all(job, range(n), _resolve_workers(workers, n), desc="synth try-on", unit="pair",
+                       progress=progress)
+    csv_path = atomic_write_csv(root / "pairs.csv", TRYON_COLUMNS, records)
     return TryonPairs(root=root, csv=csv_path, records=records, size=(w, h), seed=int(seed))
 
 
