@@ -33,7 +33,7 @@ from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, RunDir
 
 KIND = "classifier"
 ARCHS = (*SIZES, *RESNET_SIZES)
@@ -65,7 +65,7 @@ class ClassifyConfig(RunConfig):
     val_fraction: float = 0.15      # of each class, when no validation set is given
     weights: str | None = None      # local ConvNeXt weights (public layout); the head is replaced if needed
     amp: bool | None = None         # bf16 autocast [on for CUDA]
-    minutes: float | None = None    # wall-clock budget; the schedule is fitted to it after the first epoch
+    minutes: float | None = None    # wall-clock budget; the schedule is fitted to it after the second epoch
     seed: int = 0
     workers: int | None = None
     device: str | None = None
@@ -206,7 +206,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             meta["optim"] = {"model": optim_meta}
         checkpoint.save_models(path, {"model": net}, meta, extra=extra)
 
-    started = time.monotonic()
+    budget = Budget(cfg.minutes)
     stopped = out_of_time = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="classifier", disable=not progress)
     net.train()
@@ -236,7 +236,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 sums += torch.stack([loss.detach(), (logits.argmax(1) == y).float().mean()])
                 count += 1
                 bar.update(1)
-                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                out_of_time = budget.spent()
                 if stop.requested or out_of_time:
                     stopped = True
                     break
@@ -244,7 +244,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 # A budget in minutes: cut the epochs to what this epoch's pace says fits, so the
                 # learning rate decays to its end inside the budget instead of being cut off. The
                 # second epoch is timed: the first also pays for warming up the kernels.
-                left = cfg.minutes * 60 - (time.monotonic() - started)
+                left = budget.left
                 pace = time.perf_counter() - t0 + bookkeeping_s  # an epoch with its validation and saving
                 fits = FIT_EPOCH + int(0.97 * left / pace)
                 total = max(step, min(total, fits * steps_per_epoch))
@@ -253,7 +253,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             loss_v, acc_v = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "train_accuracy": acc_v,
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
-                      "minutes": (time.monotonic() - started) / 60}
+                      "minutes": budget.elapsed / 60}
             if step % steps_per_epoch == 0 and len(val_y):
                 probs = predict_tensor(net, val_x, device, amp=amp, flip_average=cfg.flip)
                 report = classification_report(probs.argmax(1), val_y, classes)
@@ -276,6 +276,6 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
                        "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
                        "best": best, "classes": classes, "train_images": len(train_y), "val_images": len(val_y),
-                       "minutes": (time.monotonic() - started) / 60, "skipped_files": data.skips.count,
+                       "minutes": budget.elapsed / 60, "skipped_files": data.skips.count,
                        "modiste_version": __version__})
     return run.checkpoints / "best.safetensors"

@@ -25,7 +25,7 @@ from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, RunDir
 
 
 @dataclass
@@ -153,7 +153,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
         checkpoint.save_models(path, {"model": net}, meta, extra=extra)
 
     skips = SkipLog()
-    started = time.monotonic()
+    budget = Budget(cfg.minutes)
     stopped = out_of_time = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="detect", disable=not progress)
     net.train()
@@ -183,7 +183,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                 sums += torch.tensor([loss.item(), parts.loc, parts.conf, parts.positives])
                 count += 1
                 bar.update(1)
-                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                out_of_time = budget.spent()
                 if stop.requested or out_of_time:
                     stopped = True
                     break

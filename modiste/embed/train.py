@@ -35,7 +35,7 @@ from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, RunDir
 
 ARCHS = ("convnext", "vgg")
 BEST_METRIC = "map@r"
@@ -214,7 +214,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
         end_of_epoch({"epoch": 0, "step": 0})
 
     net.train()
-    started = time.monotonic()
+    budget = Budget(cfg.minutes)
     stopped = out_of_time = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="embed", disable=not progress)
     with GracefulStop() as stop:
@@ -244,7 +244,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                                       stats.neg_distance])
                 count += 1
                 bar.update(1)
-                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                out_of_time = budget.spent()
                 if stop.requested or out_of_time:
                     stopped = True
                     break

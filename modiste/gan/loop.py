@@ -30,7 +30,7 @@ from modiste.results import make_grid, save_png, to_uint8
 from modiste.train.dist import World, agree, average_gradients, barrier, init_from_env, shutdown
 from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, RunDir
 
 SMALL_DATA_LIMIT = 30_000  # below this many images DiffAugment is on unless the user says otherwise
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels in [-1, 1], tanh range
@@ -205,7 +205,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
     # ---- the loop -----------------------------------------------------------------------------------
     bar = progress_bar(total=total_steps, initial=step, unit="step", desc="gan", disable=not (progress and world.is_main))
     stats = torch.zeros(4, device=device)
-    steps_in_tick, tick_start, started = 0, time.perf_counter(), time.monotonic()
+    steps_in_tick, tick_start, budget = 0, time.perf_counter(), Budget(cfg.minutes)
     perm, perm_epoch = None, -1
     stopped, out_of_time = False, False
     with GracefulStop() as stop:
@@ -227,7 +227,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
             steps_in_tick += 1
             bar.update(1)
 
-            out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+            out_of_time = budget.spent()
             stopped = agree(stop.requested or out_of_time, world, device)
             done = stopped or (total_steps is not None and step >= total_steps)
             if step % tick_steps == 0 or done:
@@ -240,7 +240,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
     run.write_summary({
         "steps": step, "images_seen": step * cfg.batch, "epochs": round(step / steps_per_epoch, 3),
         "stopped_early": stopped, "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
-        "minutes": round((time.monotonic() - started) / 60, 2),
+        "minutes": round(budget.elapsed / 60, 2),
         "data": data_info, "modiste_version": __version__,
     })
     barrier(world)

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,27 @@ class RunDir:
     def write_summary(self, summary: dict[str, Any]) -> None:
         if self.is_main:
             atomic_write_json(self.path / "summary.json", summary)
+
+
+class Budget:
+    """A run's wall-clock budget (``--minutes``; None: no limit), counted from when it is made."""
+
+    def __init__(self, minutes: float | None) -> None:
+        self.minutes = minutes
+        self.started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.monotonic() - self.started
+
+    @property
+    def left(self) -> float:
+        """Seconds left (infinite without a limit)."""
+        return float("inf") if self.minutes is None else self.minutes * 60 - self.elapsed
+
+    def spent(self) -> bool:
+        return self.left < 0
 
 
 class GracefulStop:

@@ -37,7 +37,7 @@ from modiste.results import save_png
 from modiste.train.config import RunConfig
 from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, RunDir
 from modiste.tryon.data import DEFAULT_SIZE, TryonDataset, load_pairs
 from modiste.tryon.evaluate import validate
 from modiste.tryon.results import sheet_scale
@@ -178,7 +178,7 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
             extra, meta["optim"] = {**opt_g, **opt_d}, {"G": meta_g, "D": meta_d}
         checkpoint.save_models(path, {"G": G, "D": D}, meta, extra=extra)
 
-    started = time.monotonic()
+    budget = Budget(cfg.minutes)
     stopped = out_of_time = patience_out = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="tryon", disable=not progress)
     G.train(), D.train()
@@ -199,14 +199,14 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
                 step += 1
                 count += 1
                 bar.update(1)
-                out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
+                out_of_time = budget.spent()
                 if stop.requested or out_of_time:
                     stopped = True
                     break
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step,
                       **dict(zip(STATS, (sums / max(count, 1)).tolist())), "d_noise": D.noise_std,
                       "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
-                      "minutes": (time.monotonic() - started) / 60}
+                      "minutes": budget.elapsed / 60}
             if step % steps_per_epoch == 0 and len(val_idx) >= 2:
                 metrics, sheet = validate(G, data, val_idx, seed=cfg.seed, batch=2 * cfg.batch, device=device, amp=amp,
                                           keep=cfg.sheet_pairs)
@@ -242,5 +242,5 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
     reason = "minutes" if out_of_time else "signal" if stopped else "patience" if patience_out else "budget"
     run.write_summary({"steps": step, "epochs": step / steps_per_epoch, "stop_reason": reason, "best": best,
                        "train_pairs": len(train_idx), "val_pairs": len(val_idx), "skipped_pairs": len(data.skipped),
-                       "minutes": (time.monotonic() - started) / 60, "modiste_version": __version__})
+                       "minutes": budget.elapsed / 60, "modiste_version": __version__})
     return run.checkpoints / "best.safetensors"
