@@ -15,6 +15,7 @@ from modiste.data.images import ImagePolicy, load_readable
 from modiste.io import atomic_write_json, atomic_write_text
 from modiste.metrics.classification import classification_report, plot_confusion
 from modiste.nn import checkpoint
+from modiste.train.dist import default_device
 
 
 @dataclass
@@ -40,7 +41,7 @@ class Classifier:
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Classifier:
         """From a training run folder (its best checkpoint) or a checkpoint file."""
         path, meta = checkpoint.resolve_trained(path, KIND, "modiste shots train")
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = default_device(device)
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, meta["classes"], image_size=meta["image_size"], resize=meta.get("resize", "letterbox"),
                    meta=meta, path=path)

@@ -34,6 +34,7 @@ from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.dist import default_device
 
 KIND = "classifier"
 ARCHS = (*SIZES, *RESNET_SIZES)
@@ -159,7 +160,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     run = RunDir(cfg.out, resume=resume)
     if resume:
         cfg = cfg.resumed_from(run.read_config())
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(cfg.device)
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     data = read_labelled(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
     if cfg.val:

@@ -15,6 +15,7 @@ from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
 from modiste.io import atomic_path, atomic_write_json
 from modiste.nn import checkpoint
+from modiste.train.dist import default_device
 
 KIND = "detector"
 
@@ -89,7 +90,7 @@ class Detector:
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, **settings: Any) -> Detector:
         """From a ``detect train`` run folder (its best checkpoint) or a checkpoint file."""
         path, meta = checkpoint.resolve_trained(path, KIND, "modiste detect train")
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = default_device(device)
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, meta["classes"], meta=meta, path=path, **settings)
 

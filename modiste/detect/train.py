@@ -26,6 +26,7 @@ from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.dist import default_device
 
 
 @dataclass
@@ -121,7 +122,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     run = RunDir(cfg.out, resume=resume)
     if resume:
         cfg = cfg.resumed_from(run.read_config())
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(cfg.device)
     train, val, classes = load_splits(cfg)
     run.write_config(cfg.to_dict())
 

@@ -10,6 +10,7 @@ import torch
 from modiste.data.images import ImagePolicy
 from modiste.io import file_sha1
 from modiste.nn import checkpoint
+from modiste.train.dist import default_device
 
 KIND = "embedding"
 
@@ -34,7 +35,7 @@ class EmbeddingModel:
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> EmbeddingModel:
         """From an ``embed train`` run folder (its best checkpoint) or a checkpoint file."""
         path, meta = checkpoint.resolve_trained(path, KIND, "modiste embed train")
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = default_device(device)
         net = checkpoint.load_model(path, "model", device=device)
         return cls(net, image_size=meta["image_size"], resize=meta.get("resize", "letterbox"), meta=meta, path=path)
 

@@ -36,6 +36,7 @@ from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.dist import default_device
 
 ARCHS = ("convnext", "vgg")
 BEST_METRIC = "map@r"
@@ -146,7 +147,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     run = RunDir(cfg.out, resume=resume)
     if resume:
         cfg = cfg.resumed_from(run.read_config())
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(cfg.device)
     if data is None:
         data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
     train, held = split_holdout(data, cfg.holdout, by=cfg.split, seed=cfg.seed)

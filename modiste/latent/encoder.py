@@ -26,6 +26,7 @@ from modiste.results import make_grid, save_png, to_uint8
 from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
 from modiste.train.run import GracefulStop, RunDir
+from modiste.train.dist import default_device
 
 
 @dataclass
@@ -67,7 +68,7 @@ def train_encoder(cfg: EncoderConfig, *, resume: bool = False, progress: bool = 
     from modiste.gan import GAN
     from modiste.latent.inputs import read_images
 
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(cfg.device)
     run = RunDir(cfg.out, resume=resume)
     if resume:
         saved = run.read_config()

@@ -29,14 +29,17 @@ class World:
         return self.size > 1
 
 
+def default_device(device: str | torch.device | None = None) -> torch.device:
+    """``device`` if given, else CUDA when there is one, else the CPU."""
+    return torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
+
+
 def init_from_env(device: str | None = None) -> tuple[World, torch.device]:
     """Join the process group torchrun describes (gloo on CPU, nccl on CUDA) and pick the device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    dev = torch.device(device)
+    dev = default_device(device)
     if dev.type == "cuda":
         dev = torch.device("cuda", local if size > 1 else (dev.index or 0))
         torch.cuda.set_device(dev)

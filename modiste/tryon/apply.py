@@ -18,6 +18,7 @@ from modiste.results import to_uint8
 from modiste.tryon.data import load_pairs, to_float
 from modiste.tryon.results import TryOnResult, alpha_to_uint8
 from modiste.tryon.train import KIND
+from modiste.train.dist import default_device
 
 ImageLike = Union[str, os.PathLike, Image.Image, torch.Tensor]
 
@@ -76,7 +77,7 @@ class TryOn:
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "TryOn":
         """From a ``tryon train`` run folder (its best checkpoint) or a checkpoint file."""
         path, meta = checkpoint.resolve_trained(path, KIND, "modiste tryon train")
-        device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        device = default_device(device)
         return cls(checkpoint.load_model(path, "G", device=device), meta, path)
 
     @property

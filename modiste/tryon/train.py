@@ -41,6 +41,7 @@ from modiste.train.run import Budget, GracefulStop, RunDir
 from modiste.tryon.data import DEFAULT_SIZE, TryonDataset, load_pairs
 from modiste.tryon.evaluate import validate
 from modiste.tryon.results import sheet_scale
+from modiste.train.dist import default_device
 
 KIND = "tryon"
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels in [-1, 1], tanh range
@@ -136,7 +137,7 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
     run = RunDir(cfg.out, resume=resume)
     if resume:
         cfg = cfg.resumed_from(run.read_config())
-    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = default_device(cfg.device)
     amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
     data = load_pairs(cfg.data, cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
                       workers=cfg.workers or 2, progress=progress)
