@@ -101,13 +101,16 @@ class SkipLog:
         return f"SkipLog(count={self.count})"
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may use (containers, taskset), not the host's."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def default_num_workers(dataset: Dataset) -> int:
     """min(4, usable CPUs), or 0 for a tiny dataset where worker start-up would dominate."""
     if len(dataset) < _MIN_ITEMS_FOR_WORKERS:  # type: ignore[arg-type]
         return 0
-    # sched_getaffinity counts the CPUs this process may use (containers, taskset), not the host's.
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return min(_MAX_DEFAULT_WORKERS, cpus)
+    return min(_MAX_DEFAULT_WORKERS, usable_cpus())
 
 
 def _policy_size(dataset: Dataset) -> tuple[int, int] | None:

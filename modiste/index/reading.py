@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from modiste.data.datasets import ImageRecord
 from modiste.data.images import BadImageError, ImagePolicy, load_image_bytes
+from modiste.data.loading import usable_cpus
 
 # Decode workers compete with the model for the cores: on a machine with few, one worker
 # overlaps decoding with the model and more only slow it (benchmarks/embed_throughput.py).
@@ -127,7 +128,7 @@ def default_workers(n: int) -> int:
     model's speed, one worker 79%), else one per two cores, at most two."""
     if n < _MIN_ITEMS_FOR_WORKERS:
         return 0
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cpus = usable_cpus()
     return 0 if cpus <= 2 else min(_MAX_WORKERS, cpus // 2)
 
 
