@@ -219,3 +219,53 @@ def test_policy_validation_and_to_size():
         ImagePolicy(resize="squash")
     with pytest.raises(ValueError):
         to_size(0)
+
+
+def _photo(w: int, h: int, seed: int) -> Image.Image:
+    """Smooth colour gradients plus noise: a JPEG with real detail at every scale."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([x * 255 / w, y * 255 / h, (x + y) * 127 / (w + h)], -1)
+    return Image.fromarray(np.clip(base + rng.normal(0, 25, (h, w, 3)), 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("kind", ["small", "draft", "grey", "progressive", "exif-upright", "exif-rotated", "cmyk"])
+@pytest.mark.parametrize("resize", ["letterbox", "center-crop", "stretch"])
+def test_plain_jpeg_fast_path_gives_pillows_pixels(tmp_path, kind, resize):
+    """The libjpeg-turbo path for plain JPEGs decodes exactly what the Pillow path gives, at the
+    same draft scale; the files it does not take (rotated, CMYK) still come out right."""
+    from modiste.data import images
+
+    im = _photo(64, 64, 0) if kind == "small" else _photo(461, 343, 1)
+    kw: dict = {"quality": 90}
+    if kind == "grey":
+        im = im.convert("L")
+    elif kind == "progressive":
+        kw["progressive"] = True
+    elif kind == "cmyk":
+        im = im.convert("CMYK")
+    elif kind.startswith("exif"):
+        exif = Image.Exif()
+        exif[0x0112] = 1 if kind == "exif-upright" else 6
+        exif[0x010F] = "modiste"  # a tag before it, so the walk has entries to pass over
+        kw["exif"] = exif
+    path = tmp_path / "a.jpg"
+    im.save(path, "JPEG", **kw)
+    data = path.read_bytes()
+    expected_fast = kind not in ("exif-rotated", "cmyk")
+    for size in [None, (64, 64), (90, 70), (40, 100), (170, 230)]:
+        policy = ImagePolicy(size=size, resize=resize)
+        assert (images._decode_plain_jpeg(data, policy) is not None) == expected_fast
+        pillow = np.asarray(open_image(path, policy)).transpose(2, 0, 1)
+        np.testing.assert_array_equal(load_image(path, policy).numpy(), pillow, err_msg=f"{kind} {size}")
+
+
+def test_fast_path_refuses_what_pillow_would_refuse(tmp_path):
+    from modiste.data import images
+
+    data = truncated_jpeg(tmp_path / "t.jpg").read_bytes()
+    assert images._decode_plain_jpeg(data, ImagePolicy(size=(32, 32))) is None
+    _photo(64, 64, 2).save(tmp_path / "b.jpg", quality=90)
+    with pytest.raises(BadImageError, match="exceeds the 0.0 Mpx limit"):
+        load_image(tmp_path / "b.jpg", max_pixels=100)
+    assert images._jpeg_orientation(b"\xff\xd8\xff\xe1\x00\x08Exif\x00\x00") is None  # a cut-off EXIF block
