@@ -62,9 +62,22 @@ class HashingDataset(Dataset):
         self.policy = policy
         self.db = os.fspath(db) if db is not None else None
         self._conn: tuple[int, sqlite3.Connection] | None = None
+        self._real_dirs: dict[str, str] = {}  # folder -> its resolved form: one per folder, not per file
 
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_conn": None}
+
+    def _resolve(self, path: str | os.PathLike) -> str:
+        """``resolve(path)``, resolving each folder once: a file that is not a link itself
+        resolves to its folder's resolved form plus its name."""
+        absolute = os.path.abspath(os.path.expanduser(os.fspath(path)))
+        if os.path.islink(absolute):
+            return os.path.realpath(absolute)
+        folder, name = os.path.split(absolute)
+        real = self._real_dirs.get(folder)
+        if real is None:
+            real = self._real_dirs[folder] = os.path.realpath(folder)
+        return os.path.join(real, name)
 
     def _known(self, digest: str) -> bool:
         if self.db is None:
@@ -85,7 +98,7 @@ class HashingDataset(Dataset):
 
     def __getitem__(self, index: int) -> ReadItem:
         path = self.records[index].path
-        stored = resolve(path)
+        stored = self._resolve(path)
         try:
             data = Path(path).read_bytes()  # read once: hashed, then decoded from memory
         except FileNotFoundError:

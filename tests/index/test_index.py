@@ -360,3 +360,21 @@ def test_ivfpq_reranks_candidates_exactly(tmp_path):
         default = recall(index.search(q, k=10, nprobe=16).ids)  # refine 4
         wide = recall(index.search(q, k=10, nprobe=16, refine=30).ids)
     assert pq_only < default < wide and wide > 0.95
+
+
+def test_stored_paths_resolve_links_like_realpath(tmp_path, monkeypatch):
+    """Folders are resolved once each; files that are links are still resolved themselves."""
+    from modiste.index.reading import HashingDataset, resolve
+
+    real = tmp_path / "real"
+    (real / "sub").mkdir(parents=True)
+    (real / "sub" / "a.jpg").write_bytes(b"x")
+    (real / "b.jpg").write_bytes(b"y")
+    (tmp_path / "linked").symlink_to(real)
+    (real / "sub" / "alias.jpg").symlink_to(real / "b.jpg")
+    monkeypatch.chdir(real / "sub")
+    ds = HashingDataset([], ImagePolicy(size=(8, 8)), None)
+    for p in [real / "sub" / "a.jpg", tmp_path / "linked" / "sub" / "a.jpg", "a.jpg", "../b.jpg",
+              tmp_path / "linked" / "sub" / "alias.jpg", "alias.jpg", "./missing.jpg"]:
+        assert ds._resolve(p) == resolve(p), p
+    assert ds._resolve("alias.jpg") == str(real / "b.jpg")
