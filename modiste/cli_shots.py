@@ -28,6 +28,9 @@ def shots_train(
     balanced: Optional[bool] = typer.Option(None, "--balanced/--no-balanced", help="Draw every class equally often [on]."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip",
                                         help="Mirror images in training; off when left and right are different classes [on]."),
+    mix: Optional[str] = typer.Option(None, help="Batch mixing: none, mixup, cutmix, or both (one per batch) [none]."),
+    mix_alpha: Optional[float] = typer.Option(None, help="Mixing share ~ Beta(alpha, alpha) [1.0]."),
+    ema_epochs: Optional[float] = typer.Option(None, help="Half-life in epochs of a weight average that is validated and kept; 0 = off [0]."),
     weights: Optional[Path] = typer.Option(None, help="Local ConvNeXt weights (public layout) to start from."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [on for CUDA]."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
@@ -48,6 +51,7 @@ def shots_train(
     cfg = ClassifyConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
                                      arch=arch, size=size, epochs=epochs, batch=batch, lr=lr,
                                      label_smoothing=label_smoothing, balanced=balanced, flip=flip,
+                                     mix=mix, mix_alpha=mix_alpha, ema_epochs=ema_epochs,
                                      weights=str(weights) if weights else None, amp=amp, minutes=minutes, seed=seed,
                                      workers=workers, device=device))
     best = train_classifier(cfg, resume=resume)

@@ -9,6 +9,7 @@ checkpoint by accuracy is kept. A stopped run resumes exactly.
 """
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,7 @@ from modiste.data.datasets import open_dataset
 from modiste.data.images import ImagePolicy
 from modiste.data.loading import SkipLog, scan
 from modiste.embed.augment import SnapAugment
+from modiste.gan.ema import ema_beta, recalibrate_batchnorm, update_ema
 from modiste.gan.loop import step_seed
 from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
@@ -30,6 +32,7 @@ from modiste.nn.convnext import SIZES, load_convnext_weights
 from modiste.nn.resnet import SIZES as RESNET_SIZES
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
+from modiste.train.mix import MODES as MIX_MODES, mix_batch
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
@@ -61,6 +64,10 @@ class ClassifyConfig(RunConfig):
     label_smoothing: float = 0.1
     drop_path: float = 0.1
     balanced: bool = True           # draw every class equally often
+    mix: str = "none"               # batch mixing: none, mixup, cutmix or both (one or the other per batch)
+    mix_alpha: float = 1.0          # mixing share ~ Beta(alpha, alpha)
+    mix_p: float = 1.0              # share of batches mixed
+    ema_epochs: float = 0.0         # half-life of a weight average used for validation and the best checkpoint; 0 = off
     flip: bool = True               # False when a mirror image is another class (left vs right sleeve)
     augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment overrides of AUGMENT
     val_fraction: float = 0.15      # of each class, when no validation set is given
@@ -76,6 +83,10 @@ class ClassifyConfig(RunConfig):
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if self.weights and self.arch not in SIZES:
             raise ValueError(f"weights load into ConvNeXt models only, not {self.arch!r}")
+        if self.mix not in MIX_MODES:
+            raise ValueError(f"mix must be one of {', '.join(MIX_MODES)}, got {self.mix!r}")
+        if self.ema_epochs < 0:
+            raise ValueError(f"ema_epochs must be >= 0, got {self.ema_epochs}")
 
 
 
@@ -180,6 +191,10 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     net = _network(cfg, len(classes)).to(device)
     if cfg.weights and not resume:
         load_convnext_weights(net, cfg.weights)
+    # The weight average: validated and kept as the best checkpoint; its BatchNorm statistics are
+    # re-estimated on training images before each validation.
+    ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_epochs > 0 else None
+    ema_kimg = cfg.ema_epochs * len(train_y) / 1000
     augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
     opt = adamw([net], cfg.lr, cfg.weight_decay)
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
@@ -189,6 +204,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
         net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
+        if ema is not None:
+            ema.load_state_dict(checkpoint.strip_prefix(tensors, "ema"))
         load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
         step, best = meta["step"], meta["best"]
         if meta.get("fitted_total") and cfg.minutes is not None:  # a schedule fitted to a budget stays fitted
@@ -200,12 +217,21 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                  "modiste_version": __version__}
 
     def save(path: Path, *, with_optimizer: bool) -> None:
+        """The resumable state (with the optimizer), or the model that predicts: the average when kept."""
         extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
         meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best,
                 "fitted_total": total if fitted else None}
         if optim_meta is not None:
             meta["optim"] = {"model": optim_meta}
-        checkpoint.save_models(path, {"model": net}, meta, extra=extra)
+        models = {"model": net} if ema is None else {"model": net, "ema": ema} if with_optimizer else {"model": ema}
+        checkpoint.save_models(path, models, meta, extra=extra)
+
+    def recalibrated_ema() -> torch.nn.Module:
+        g = torch.Generator().manual_seed(cfg.seed + 7)
+        picks = iter(torch.randperm(len(train_y), generator=g)[: 8 * cfg.batch].split(cfg.batch))
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            return recalibrate_batchnorm(ema, lambda: train_x[next(picks)].to(device).float().div(127.5).sub(1),
+                                         batches=min(8, -(-len(train_y) // cfg.batch)))
 
     budget = Budget(cfg.minutes)
     stopped = out_of_time = False
@@ -224,15 +250,19 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 x = train_x[idx].to(device).float().div(127.5).sub(1)
                 x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
                 y = train_y[idx].to(device)
+                mixed = mix_batch(x, y, cfg.mix, alpha=cfg.mix_alpha, p=cfg.mix_p,
+                                  generator=torch.Generator().manual_seed(seed + 1))
                 for group in opt.param_groups:
                     group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits = net(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+                    logits = net(mixed.x)
+                loss = mixed.loss(logits.float(), cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
                 step += 1
+                if ema is not None:
+                    update_ema(ema, net, ema_beta(cfg.batch, step * cfg.batch, ema_kimg, rampup=0.1))
                 # summed on the device: no host sync per step, read once per epoch
                 sums += torch.stack([loss.detach(), (logits.argmax(1) == y).float().mean()])
                 count += 1
@@ -256,7 +286,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                       "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
                       "minutes": budget.elapsed / 60}
             if step % steps_per_epoch == 0 and len(val_y):
-                probs = predict_tensor(net, val_x, device, amp=amp, flip_average=cfg.flip)
+                probs = predict_tensor(net if ema is None else recalibrated_ema(), val_x, device, amp=amp,
+                                       flip_average=cfg.flip)
                 report = classification_report(probs.argmax(1), val_y, classes)
                 record.update({"val_accuracy": report["accuracy"], "val_macro_f1": report["macro_f1"]})
                 if report["accuracy"] > best["accuracy"]:
@@ -269,6 +300,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                         x="epoch")
             save(run.latest, with_optimizer=True)
             if not len(val_y) and step % steps_per_epoch == 0:
+                if ema is not None:
+                    recalibrated_ema()
                 save(run.checkpoints / "best.safetensors", with_optimizer=False)
             bookkeeping_s = time.perf_counter() - t_end
     bar.close()

@@ -138,3 +138,39 @@ def test_flip_average_gives_a_mirror_image_the_same_prediction():
     both = predict_tensor(net, x, torch.device("cpu"), flip_average=True)
     torch.testing.assert_close(both, predict_tensor(net, x.flip(-1), torch.device("cpu"), flip_average=True))
     assert not torch.allclose(predict_tensor(net, x, torch.device("cpu")), predict_tensor(net, x.flip(-1), torch.device("cpu")))
+
+
+def test_mixing_and_weight_average_train_resume_exactly_and_keep_the_average(data, tmp_path):
+    kw = dict(arch="r10", mix="both", ema_epochs=0.5)
+    train_classifier(config(tmp_path / "a", data, epochs=2, **kw), progress=False)
+    train_classifier(config(tmp_path / "b", data, epochs=1, **kw), progress=False)
+    train_classifier(config(tmp_path / "b", data, epochs=2, **kw), resume=True, progress=False)
+    from modiste.nn import checkpoint
+
+    a, _ = checkpoint.read(tmp_path / "a" / "checkpoints" / "latest.safetensors")
+    b, _ = checkpoint.read(tmp_path / "b" / "checkpoints" / "latest.safetensors")
+    assert any(k.startswith("ema.") for k in a) and all(torch.equal(a[k], b[k]) for k in a)
+    # the best checkpoint holds the average (re-estimated BatchNorm statistics aside), not the raw weights
+    best, _ = checkpoint.read(tmp_path / "a" / "checkpoints" / "best.safetensors", prefix="model")
+    w = "stages.3.0.conv1.0.weight"
+    assert torch.equal(best[w], a["ema." + w]) and not torch.equal(best[w], a["model." + w])
+    with pytest.raises(ValueError, match="mix must be one of"):
+        config(tmp_path / "c", data, mix="blend")
+
+
+def test_cutmix_pastes_a_box_and_weighs_the_labels_by_its_area():
+    from modiste.train.mix import mix_batch
+
+    x = torch.arange(4, dtype=torch.float32).view(4, 1, 1, 1).expand(4, 3, 10, 10).contiguous()
+    y = torch.arange(4)
+    m = mix_batch(x, y, "cutmix", alpha=1.0, generator=torch.Generator().manual_seed(3))
+    pasted = (m.x != x).all(1)  # every image is mixed with another (a permutation), in one box
+    assert torch.allclose(1 - pasted.float().mean((1, 2)), torch.full((4,), m.lam)) or m.lam == 1.0
+    assert torch.equal(m.x[pasted.unsqueeze(1).expand_as(x)].view(-1), x[m.y_b.tolist()].masked_select(pasted.unsqueeze(1).expand_as(x)).view(-1))
+    up = mix_batch(x, y, "mixup", generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(up.x, up.lam * x + (1 - up.lam) * x[up.y_b])
+    logits = torch.randn(4, 4)
+    torch.testing.assert_close(up.loss(logits), up.lam * torch.nn.functional.cross_entropy(logits, y)
+                               + (1 - up.lam) * torch.nn.functional.cross_entropy(logits, up.y_b))
+    again = mix_batch(x, y, "both", generator=torch.Generator().manual_seed(9))
+    assert torch.equal(again.x, mix_batch(x, y, "both", generator=torch.Generator().manual_seed(9)).x)
