@@ -21,6 +21,7 @@ def shots_train(
     val: Optional[Path] = typer.Option(None, help="Validation images [15% of each class of DATA]."),
     arch: Optional[str] = typer.Option(None, help="ConvNeXt size (micro, atto, femto, pico, nano, tiny) or BatchNorm ResNet (r10, r18, r18w) [femto]."),
     size: Optional[int] = typer.Option(None, help="Input side in px [96]."),
+    resize: Optional[str] = typer.Option(None, help="letterbox (whole photo, padded), center-crop, or stretch (whole photo, squeezed square) [letterbox]."),
     epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
     batch: Optional[int] = typer.Option(None, help="Batch size [64]."),
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [3e-3]."),
@@ -49,7 +50,7 @@ def shots_train(
     if data is None and not resume:
         raise typer.BadParameter("give DATA (or --resume an existing run)")
     cfg = ClassifyConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
-                                     arch=arch, size=size, epochs=epochs, batch=batch, lr=lr,
+                                     arch=arch, size=size, resize=resize, epochs=epochs, batch=batch, lr=lr,
                                      label_smoothing=label_smoothing, balanced=balanced, flip=flip,
                                      mix=mix, mix_alpha=mix_alpha, ema_epochs=ema_epochs,
                                      weights=str(weights) if weights else None, amp=amp, minutes=minutes, seed=seed,

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from modiste import __version__
 from modiste.data.datasets import open_dataset
-from modiste.data.images import ImagePolicy
+from modiste.data.images import RESIZE_MODES, ImagePolicy
 from modiste.data.loading import SkipLog, scan
 from modiste.embed.augment import SnapAugment
 from modiste.gan.ema import ema_beta, recalibrate_batchnorm, update_ema
@@ -83,6 +83,8 @@ class ClassifyConfig(RunConfig):
             raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
         if self.weights and self.arch not in SIZES:
             raise ValueError(f"weights load into ConvNeXt models only, not {self.arch!r}")
+        if self.resize not in RESIZE_MODES:
+            raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.mix not in MIX_MODES:
             raise ValueError(f"mix must be one of {', '.join(MIX_MODES)}, got {self.mix!r}")
         if self.ema_epochs < 0:
