@@ -1,8 +1,8 @@
 """Reading the files to add: content hash and decode in loader workers, known content not decoded."""
 from __future__ import annotations
 
-import gc
 import hashlib
+import multiprocessing
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -19,8 +19,7 @@ from modiste.data.loading import usable_cpus
 # Decode workers compete with the model for the cores: on a machine with few, one worker
 # overlaps decoding with the model and more only slow it (benchmarks/embed_throughput.py).
 _MAX_WORKERS = 2
-_MIN_ITEMS_FOR_WORKERS = 256
-_WORKER_NICENESS = int(os.environ.get("MODISTE_NICE", "10"))  # below this, starting a worker costs more than it saves
+_MIN_ITEMS_FOR_WORKERS = 2048  # a worker starts a fresh interpreter (about a second): worth it for big adds only
 
 
 @dataclass
@@ -51,14 +50,14 @@ class ReadBatch:
 class HashingDataset(Dataset):
     """Each record's stored path, sha1 and, unless that content is already indexed, its image.
 
-    Whether content is indexed is asked of ``db`` (the index's meta.sqlite) file by file, through
+    Whether content is indexed is asked of ``db`` (the index's meta.sqlite) batch by batch, through
     a read-only connection of each process's own, rather than from a set of every hash held in
     memory. Content committed while the loader reads ahead is still decoded; the index's own check
     at commit time is the one that counts.
     """
 
     def __init__(self, records: Sequence[ImageRecord], policy: ImagePolicy, db: str | os.PathLike | None) -> None:
-        self.records = list(records)
+        self.paths = [os.fspath(r.path) for r in records]  # all a worker needs of a record
         self.policy = policy
         self.db = os.fspath(db) if db is not None else None
         self._conn: tuple[int, sqlite3.Connection] | None = None
@@ -79,14 +78,20 @@ class HashingDataset(Dataset):
             real = self._real_dirs[folder] = os.path.realpath(folder)
         return os.path.join(real, name)
 
-    def _known(self, digest: str) -> bool:
-        if self.db is None:
-            return False
-        if self._conn is None or self._conn[0] != os.getpid():  # a forked worker opens its own
+    def _known(self, digests: set[str]) -> set[str]:
+        """Which of ``digests`` are indexed: one query for a batch."""
+        if self.db is None or not digests:
+            return set()
+        if self._conn is None or self._conn[0] != os.getpid():  # each worker opens its own
             uri = Path(self.db).resolve().as_uri() + "?mode=ro"
             self._conn = (os.getpid(), sqlite3.connect(uri, uri=True, timeout=30))
-        row = self._conn[1].execute("SELECT 1 FROM items WHERE sha1 = ?", (digest,)).fetchone()
-        return row is not None
+        found: set[str] = set()
+        todo = list(digests)
+        for start in range(0, len(todo), 500):  # under SQLite's limit on bound parameters
+            chunk = todo[start:start + 500]
+            rows = self._conn[1].execute(f"SELECT sha1 FROM items WHERE sha1 IN ({','.join('?' * len(chunk))})", chunk)
+            found.update(r[0] for r in rows)
+        return found
 
     def close(self) -> None:
         if self._conn is not None and self._conn[0] == os.getpid():
@@ -94,27 +99,36 @@ class HashingDataset(Dataset):
         self._conn = None
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.paths)
 
     def __getitem__(self, index: int) -> ReadItem:
-        path = self.records[index].path
+        return self.__getitems__([index])[0]
+
+    def __getitems__(self, indices: list[int]) -> list[ReadItem]:
+        """A batch: every file read and hashed, the indexed ones looked up together, the rest decoded."""
+        items = [self._read(i) for i in indices]
+        known = self._known({it.sha1 for it, _ in items if it.sha1 is not None})
+        for it, data in items:
+            if data is None or it.sha1 in known:
+                continue
+            try:
+                it.image = load_image_bytes(data, self.paths[it.index], self.policy)
+            except BadImageError as e:
+                it.reason = e.reason
+        return [it for it, _ in items]
+
+    def _read(self, index: int) -> tuple[ReadItem, bytes | None]:
+        path = self.paths[index]
         stored = self._resolve(path)
         try:
             data = Path(path).read_bytes()  # read once: hashed, then decoded from memory
         except FileNotFoundError:
-            return ReadItem(index, stored, None, None, "file not found")
+            return ReadItem(index, stored, None, None, "file not found"), None
         except IsADirectoryError:
-            return ReadItem(index, stored, None, None, "not a file")
+            return ReadItem(index, stored, None, None, "not a file"), None
         except OSError as e:
-            return ReadItem(index, stored, None, None, f"cannot read file: {e.strerror or e}")
-        digest = hashlib.sha1(data).hexdigest()
-        if self._known(digest):
-            return ReadItem(index, stored, digest, None)
-        try:
-            image = load_image_bytes(data, path, self.policy)
-        except BadImageError as e:
-            return ReadItem(index, stored, digest, None, e.reason)
-        return ReadItem(index, stored, digest, image)
+            return ReadItem(index, stored, None, None, f"cannot read file: {e.strerror or e}"), None
+        return ReadItem(index, stored, hashlib.sha1(data).hexdigest(), None), data
 
 
 def _stack(items: list[ReadItem], size: tuple[int, int]) -> ReadBatch:
@@ -136,9 +150,9 @@ class _Collate:
 
 
 def default_workers(n: int) -> int:
-    """Decode workers for ``n`` files: none for a few files or on a machine with two cores or
-    fewer (there a worker only takes a core from the model: decoding in-process kept 83% of the
-    model's speed, one worker 79%), else one per two cores, at most two."""
+    """Decode workers for ``n`` files: none for fewer than 2048 files (starting a worker costs
+    about a second) or on a machine with two cores or fewer (there a worker only takes a core
+    from the model: benchmarks/embed_throughput.py), else one per two cores, at most two."""
     if n < _MIN_ITEMS_FOR_WORKERS:
         return 0
     cpus = usable_cpus()
@@ -159,21 +173,16 @@ def read_batches(
     dataset = HashingDataset(records, policy, db)
     if num_workers is None:
         num_workers = default_workers(len(dataset))
+    # Workers start from a fresh interpreter (forkserver), not as forks of this process: a forked
+    # worker shares this process's heap copy-on-write, and every page of it either side then
+    # touches (reference counts are writes) is copied, so memory grew with the files indexed.
+    context = (multiprocessing.get_context("forkserver" if "forkserver" in multiprocessing.get_all_start_methods()
+                                           else "spawn") if num_workers else None)
     loader = DataLoader(dataset, batch_size=batch, shuffle=False, num_workers=num_workers,
-                        collate_fn=_Collate(tuple(policy.size)))
-    frozen = False
+                        collate_fn=_Collate(tuple(policy.size)), multiprocessing_context=context)
     try:
-        if num_workers:
-            # Workers are forked with the parent's objects. Freezing those (for the whole read)
-            # keeps either side's garbage collector from touching, and so copying, every page
-            # the parent and its workers share.
-            gc.collect()
-            gc.freeze()
-            frozen = True
         yield from loader
     finally:
-        if frozen:
-            gc.unfreeze()
         dataset.close()
 
 

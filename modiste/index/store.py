@@ -200,6 +200,11 @@ class Index:
         duplicates; unreadable ones are skipped with a warning naming them. Each batch is
         committed on its own, so an interrupted add loses at most one batch and running it
         again continues where it stopped. ``columns`` keeps only these extra CSV columns.
+
+        ``num_workers`` decoding processes (default: none on two cores or fewer or for fewer than
+        2048 files, else one per two cores, at most two) start as fresh interpreters, as PyTorch's
+        loaders do on macOS and Windows: a script that calls ``add`` with workers needs the usual
+        ``if __name__ == "__main__":`` guard.
         """
         if batch < 1:
             raise ValueError(f"batch must be positive, got {batch}")
