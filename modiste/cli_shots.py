@@ -43,7 +43,7 @@ def shots_train(
     """Train a ConvNeXt classifier (class-balanced, label smoothing, shot-preserving augmentation).
 
     Example: modiste shots train data/shots/images --out runs/shots/a --epochs 30
-    Categories, 20 min on a 2-core CPU (0.86 test top-1 on 3068 clothing photos):
+    Categories, 20 min on a 2-core CPU (0.85 test top-1 on average, 3068 clothing photos):
       modiste shots train photos/train --val photos/validation --out runs/cat --arch r18 --size 64
         --resize stretch --no-balanced --amp --mix both --ema-epochs 2 --epochs 150 --minutes 20
     """
