@@ -5,11 +5,11 @@ duplicate); the model is a small `embed_vgg` (width 8) at 32 px, so the run take
 embed_fn counts images and, each time another `--every` images have gone through, samples:
 
   main VmRSS   the indexing process (/proc/self/status), and its peak so far (VmHWM)
-  workers      the DataLoader workers' VmRSS, summed (they share the parent's pages copy-on-write,
-               so a sum of RSS counts shared pages more than once)
+  workers      the decode workers' VmRSS, summed, with the forkserver that starts them (fresh
+               interpreters: each holds its own torch, a constant that does not grow with files)
   anon PSS     main + workers, anonymous memory (heap) as proportional set size (Pss_Anon of
-               /proc/PID/smaps_rollup): a page shared copy-on-write by main and workers counts
-               once, split among them; a page copied on write counts for each copy. This is the
+               /proc/PID/smaps_rollup): a page shared by several processes counts once, split
+               among them; a page copied on write counts for each copy. This is the
                memory the indexing really holds, without the shared libraries' file pages.
 
 Growth is the value at the last sample minus the value at the first (after `--every` images),
