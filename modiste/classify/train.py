@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
 from modiste import __version__
 from modiste.data.datasets import open_dataset
@@ -36,8 +35,8 @@ from modiste.train.mix import MODES as MIX_MODES, mix_batch
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, RunDir
-from modiste.train.dist import default_device
+from modiste.train.run import Budget, GracefulStop, open_run
+from modiste.train.dist import default_amp, default_device
 
 KIND = "classifier"
 ARCHS = (*SIZES, *RESNET_SIZES)
@@ -170,11 +169,9 @@ def predict_tensor(net: torch.nn.Module, images: torch.Tensor, device: torch.dev
 
 def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint."""
-    run = RunDir(cfg.out, resume=resume)
-    if resume:
-        cfg = cfg.resumed_from(run.read_config())
+    run, cfg = open_run(cfg, resume)
     device = default_device(cfg.device)
-    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    amp = default_amp(cfg.amp, device)
     data = read_labelled(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
     if cfg.val:
         val = read_labelled(cfg.val, size=cfg.size, resize=cfg.resize, classes=data.classes, workers=cfg.workers,

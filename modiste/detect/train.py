@@ -25,7 +25,7 @@ from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_device
 
 
@@ -119,9 +119,7 @@ def evaluate_model(net: torch.nn.Module, records: Sequence[DetectionRecord], cla
 
 def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint (by validation mAP@0.5)."""
-    run = RunDir(cfg.out, resume=resume)
-    if resume:
-        cfg = cfg.resumed_from(run.read_config())
+    run, cfg = open_run(cfg, resume)
     device = default_device(cfg.device)
     train, val, classes = load_splits(cfg)
     run.write_config(cfg.to_dict())

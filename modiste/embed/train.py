@@ -35,7 +35,7 @@ from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_device
 
 ARCHS = ("convnext", "vgg")
@@ -144,9 +144,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                     data: EmbedData | None = None) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint. ``resume`` continues exactly where the
     run stopped (after an epoch, a signal or a ``minutes`` cap). ``data`` skips reading ``cfg.data``."""
-    run = RunDir(cfg.out, resume=resume)
-    if resume:
-        cfg = cfg.resumed_from(run.read_config())
+    run, cfg = open_run(cfg, resume)
     device = default_device(cfg.device)
     if data is None:
         data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)

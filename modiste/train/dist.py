@@ -34,6 +34,11 @@ def default_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device if device is not None else "cuda" if torch.cuda.is_available() else "cpu")
 
 
+def default_amp(amp: bool | None, device: torch.device) -> bool:
+    """bf16 autocast: as set, else on for CUDA (on a CPU it is a choice: faster where bf16 is native)."""
+    return amp if amp is not None else device.type == "cuda"
+
+
 def init_from_env(device: str | None = None) -> tuple[World, torch.device]:
     """Join the process group torchrun describes (gloo on CPU, nccl on CUDA) and pick the device."""
     size = int(os.environ.get("WORLD_SIZE", "1"))

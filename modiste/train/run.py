@@ -72,6 +72,13 @@ class RunDir:
             atomic_write_json(self.path / "summary.json", summary)
 
 
+def open_run(cfg: Any, resume: bool) -> tuple[RunDir, Any]:
+    """The run folder ``cfg.out`` and the config to train with: on resume, the saved one with
+    this call's resumable settings (``RunConfig.resumed_from``)."""
+    run = RunDir(cfg.out, resume=resume)
+    return run, (cfg.resumed_from(run.read_config()) if resume else cfg)
+
+
 class Budget:
     """A run's wall-clock budget (``--minutes``; None: no limit), counted from when it is made."""
 

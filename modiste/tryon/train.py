@@ -37,11 +37,11 @@ from modiste.results import save_png
 from modiste.train.config import RunConfig
 from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.tryon.data import DEFAULT_SIZE, TryonDataset, load_pairs
 from modiste.tryon.evaluate import validate
 from modiste.tryon.results import sheet_scale
-from modiste.train.dist import default_device
+from modiste.train.dist import default_amp, default_device
 
 KIND = "tryon"
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels in [-1, 1], tanh range
@@ -134,11 +134,9 @@ def d_noise_at(cfg: TryonConfig, epoch: float) -> float:
 
 def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint (by ``cfg.best_metric``, validation cycle L1 by default)."""
-    run = RunDir(cfg.out, resume=resume)
-    if resume:
-        cfg = cfg.resumed_from(run.read_config())
+    run, cfg = open_run(cfg, resume)
     device = default_device(cfg.device)
-    amp = cfg.amp if cfg.amp is not None else device.type == "cuda"
+    amp = default_amp(cfg.amp, device)
     data = load_pairs(cfg.data, cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
                       workers=cfg.workers or 2, progress=progress)
     train_idx, val_idx = data.indices("train"), data.indices("val")
