@@ -19,12 +19,16 @@ def shots_train(
     data: Optional[Path] = typer.Argument(None, help="Class folders, or a CSV with path and label columns."),
     out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
     val: Optional[Path] = typer.Option(None, help="Validation images [15% of each class of DATA]."),
-    arch: Optional[str] = typer.Option(None, help="ConvNeXt size (micro, atto, femto, pico, nano, tiny) or BatchNorm ResNet (r10, r18, r18w) [femto]."),
-    size: Optional[int] = typer.Option(None, help="Input side in px [96]."),
+    backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2, convnext_<size> (micro ... tiny) or resnet_<size> (r10, r18, r18w) [efficientnet_lite0]."),
+    weights: Optional[str] = typer.Option(None, help="imagenet, none (from scratch) or a local weights FILE [imagenet where it ships, else none]."),
+    arch: Optional[str] = typer.Option(None, hidden=True, help="Old name of --backbone."),
+    size: Optional[int] = typer.Option(None, help="Input side in px [224 pretrained, 96 from scratch]."),
     resize: Optional[str] = typer.Option(None, help="letterbox (whole photo, padded), center-crop, or stretch (whole photo, squeezed square) [letterbox]."),
-    epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training images [8 pretrained, 30 from scratch]."),
     batch: Optional[int] = typer.Option(None, help="Batch size [64]."),
-    lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [3e-3]."),
+    lr: Optional[float] = typer.Option(None, help="AdamW learning rate of the head, cosine decay after warm-up [1e-3 pretrained, 3e-3 from scratch]."),
+    backbone_lr: Optional[float] = typer.Option(None, help="A pretrained backbone's learning rate as a share of --lr [0.3]."),
+    probe: Optional[bool] = typer.Option(None, "--probe/--no-probe", help="Pretrained: fit the head on frozen features before fine-tuning [on]."),
     label_smoothing: Optional[float] = typer.Option(None, help="Label smoothing [0.1]."),
     balanced: Optional[bool] = typer.Option(None, "--balanced/--no-balanced", help="Draw every class equally often [on]."),
     flip: Optional[bool] = typer.Option(None, "--flip/--no-flip",
@@ -32,7 +36,6 @@ def shots_train(
     mix: Optional[str] = typer.Option(None, help="Batch mixing: none, mixup, cutmix, or both (one per batch) [none]."),
     mix_alpha: Optional[float] = typer.Option(None, help="Mixing share ~ Beta(alpha, alpha) [1.0]."),
     ema_epochs: Optional[float] = typer.Option(None, help="Half-life in epochs of a weight average that is validated and kept; 0 = off [0]."),
-    weights: Optional[Path] = typer.Option(None, help="Local ConvNeXt weights (public layout) to start from."),
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [on for CUDA]."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
     seed: Optional[int] = typer.Option(None, help="Seed [0]."),
@@ -52,10 +55,10 @@ def shots_train(
     if data is None and not resume:
         raise typer.BadParameter("give DATA (or --resume an existing run)")
     cfg = ClassifyConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
-                                     arch=arch, size=size, resize=resize, epochs=epochs, batch=batch, lr=lr,
+                                     backbone=backbone or arch, size=size, backbone_lr=backbone_lr, probe=probe, resize=resize, epochs=epochs, batch=batch, lr=lr,
                                      label_smoothing=label_smoothing, balanced=balanced, flip=flip,
                                      mix=mix, mix_alpha=mix_alpha, ema_epochs=ema_epochs,
-                                     weights=str(weights) if weights else None, amp=amp, minutes=minutes, seed=seed,
+                                     weights=weights, amp=amp, minutes=minutes, seed=seed,
                                      workers=workers, device=device))
     best = train_classifier(cfg, resume=resume)
     summary = json.loads((out / "summary.json").read_text())

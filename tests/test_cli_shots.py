@@ -36,7 +36,7 @@ def shots_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("shots")
     s = shots(root / "data", n_products=4, size=32, workers=1, progress=False)
     galleries(root / "data", s)
-    run("shots", "train", root / "data" / "images", "--out", root / "run", "--arch", "micro", "--size", 32,
+    run("shots", "train", root / "data" / "images", "--out", root / "run", "--backbone", "micro", "--size", 32,
         "--epochs", 2, "--batch", 16, "--workers", 0)
     (root / "reg.yaml").write_text(REGULATION)
     return root

@@ -1,5 +1,8 @@
-"""Train an image classifier (shot types, categories): a ConvNeXt trained from scratch or from local
-weights, or a BatchNorm ResNet from scratch (the faster learner on small data and a CPU budget).
+"""Train an image classifier (shot types, categories): by default EfficientNet-Lite0 fine-tuned from its
+ImageNet weights; or a ConvNeXt or BatchNorm ResNet from scratch or from a local weights file.
+
+A pretrained start first fits the classifier layer alone on the frozen features (a linear probe),
+then fine-tunes the whole network, the backbone at a lower learning rate than its head.
 
 Class-balanced batches (every class drawn equally often, so rare shot types are learnt), label
 smoothing, augmentation that keeps the class (mild crops and colour; flips only when a mirror
@@ -27,19 +30,18 @@ from modiste.gan.loop import step_seed
 from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
 from modiste.nn import checkpoint
-from modiste.nn.convnext import SIZES, load_convnext_weights
-from modiste.nn.resnet import SIZES as RESNET_SIZES
+from modiste.classify.probe import linear_probe, pooled_features
+from modiste.nn.pretrained import backbone_name, classifier_layer, default_backbone, default_weights, load_backbone_weights
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.mix import MODES as MIX_MODES, mix_batch
-from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_amp, default_device
 
 KIND = "classifier"
-ARCHS = (*SIZES, *RESNET_SIZES)
 FIT_EPOCH = 2  # a --minutes budget is fitted after this many epochs
 
 # Mild: a shot type must survive its augmentation (a collar crop stays a collar crop).
@@ -52,12 +54,15 @@ class ClassifyConfig(RunConfig):
     data: str = ""                  # class folders or a CSV with path and label columns
     val: str | None = None          # validation images [a share of DATA]
     out: str = "runs/shots/default"
-    arch: str = "femto"             # ConvNeXt size (micro, atto, femto, pico, nano, tiny) or ResNet (r10, r18, r18w)
-    size: int = 96                  # input side in px
+    backbone: str | None = None     # efficientnet_lite0|1|2, convnext_<size>, resnet_<size> [efficientnet_lite0 when installed]
+    weights: str | None = None      # imagenet, none (from scratch) or a local file [imagenet where it ships]
+    size: int | None = None         # input side in px [224 pretrained: the features' native scale; 96 from scratch]
     resize: str = "letterbox"
-    epochs: int = 30
+    epochs: int | None = None       # [8 pretrained, 30 from scratch]
     batch: int = 64
-    lr: float = 3e-3
+    lr: float | None = None         # peak AdamW learning rate of the head [1e-3 pretrained, 3e-3 from scratch]
+    backbone_lr: float = 0.3        # the pretrained backbone's learning rate, as a share of lr
+    probe: bool = True              # with pretrained weights: fit the head on frozen features first
     weight_decay: float = 0.05
     warmup_epochs: float = 2.0
     label_smoothing: float = 0.1
@@ -70,7 +75,6 @@ class ClassifyConfig(RunConfig):
     flip: bool = True               # False when a mirror image is another class (left vs right sleeve)
     augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment overrides of AUGMENT
     val_fraction: float = 0.15      # of each class, when no validation set is given
-    weights: str | None = None      # local ConvNeXt weights (public layout); the head is replaced if needed
     amp: bool | None = None         # bf16 autocast [on for CUDA]
     minutes: float | None = None    # wall-clock budget; the schedule is fitted to it after the second epoch
     seed: int = 0
@@ -78,10 +82,14 @@ class ClassifyConfig(RunConfig):
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
-        if self.weights and self.arch not in SIZES:
-            raise ValueError(f"weights load into ConvNeXt models only, not {self.arch!r}")
+        self.backbone = backbone_name(self.backbone or default_backbone())
+        self.weights = str(self.weights or default_weights(self.backbone))
+        if self.size is None:
+            self.size = 224 if self.pretrained else 96
+        if self.epochs is None:
+            self.epochs = 8 if self.pretrained else 30
+        if self.lr is None:
+            self.lr = 1e-3 if self.pretrained else 3e-3
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.mix not in MIX_MODES:
@@ -89,12 +97,22 @@ class ClassifyConfig(RunConfig):
         if self.ema_epochs < 0:
             raise ValueError(f"ema_epochs must be >= 0, got {self.ema_epochs}")
 
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "ClassifyConfig":
+        if "arch" in d and "backbone" not in d:  # runs saved before backbones had ImageNet weights
+            d = {**d, "backbone": d["arch"], "weights": d.get("weights") or "none"}
+        return super().from_dict(d)
+
 
 
 def _network(cfg: ClassifyConfig, num_classes: int) -> torch.nn.Module:
-    if cfg.arch in RESNET_SIZES:
-        return create_model(f"resnet_{cfg.arch}", num_classes=num_classes)
-    return create_model(f"convnext_{cfg.arch}", num_classes=num_classes, drop_path_rate=cfg.drop_path)
+    if cfg.backbone.startswith("resnet_"):
+        return create_model(cfg.backbone, num_classes=num_classes)
+    return create_model(cfg.backbone, num_classes=num_classes, drop_path_rate=cfg.drop_path)
 
 
 @dataclass
@@ -186,16 +204,32 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     run.write_config(cfg.to_dict())
     classes = data.classes
 
+    budget = Budget(cfg.minutes)  # the linear probe is training time too
     torch.manual_seed(cfg.seed)
-    net = _network(cfg, len(classes)).to(device)
-    if cfg.weights and not resume:
-        load_convnext_weights(net, cfg.weights)
+    net = _network(cfg, len(classes))
+    if not resume:
+        load_backbone_weights(net, cfg.backbone, cfg.weights)
+    net = net.to(device, memory_format=torch.channels_last)
+    head = classifier_layer(net)
+    probe_report = None
+    if cfg.pretrained and cfg.probe and not resume:
+        bar = progress_bar(total=len(train_y) + len(val_y), unit="img", desc="linear probe", disable=not progress)
+        feats = pooled_features(net, train_x, device, amp=amp, progress=bar)
+        val_feats = pooled_features(net, val_x, device, amp=amp, progress=bar) if len(val_y) else None
+        bar.close()
+        layer, probe_report = linear_probe((feats, train_y), (val_feats, val_y) if val_feats is not None else None,
+                                           len(classes))
+        with torch.no_grad():
+            head.weight.copy_(layer.weight)
+            head.bias.copy_(layer.bias)
     # The weight average: validated and kept as the best checkpoint; its BatchNorm statistics are
     # re-estimated on training images before each validation.
     ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_epochs > 0 else None
     ema_kimg = cfg.ema_epochs * len(train_y) / 1000
     augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
-    opt = adamw([net], cfg.lr, cfg.weight_decay)
+    body = [p for p in net.parameters() if all(p is not q for q in head.parameters())]
+    opt = adamw([body, head], cfg.lr, cfg.weight_decay,
+                lr_scales=[cfg.backbone_lr if cfg.pretrained else 1.0, 1.0])
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
     step, best = 0, {"epoch": None, "accuracy": -1.0}
@@ -232,7 +266,6 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             return recalibrate_batchnorm(ema, lambda: train_x[next(picks)].to(device).float().div(127.5).sub(1),
                                          batches=min(8, -(-len(train_y) // cfg.batch)))
 
-    budget = Budget(cfg.minutes)
     stopped = out_of_time = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="classifier", disable=not progress)
     net.train()
@@ -251,10 +284,9 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 y = train_y[idx].to(device)
                 mixed = mix_batch(x, y, cfg.mix, alpha=cfg.mix_alpha, p=cfg.mix_p,
                                   generator=torch.Generator().manual_seed(seed + 1))
-                for group in opt.param_groups:
-                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
+                set_lr(opt, warmup_cosine(step, total, warmup, cfg.lr))
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits = net(mixed.x)
+                    logits = net(mixed.x.contiguous(memory_format=torch.channels_last))
                 loss = mixed.loss(logits.float(), cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -282,7 +314,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             t_end = time.perf_counter()
             loss_v, acc_v = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "train_accuracy": acc_v,
-                      "lr": opt.param_groups[0]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
+                      "lr": opt.param_groups[-1]["lr"], "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
                       "minutes": budget.elapsed / 60}
             if step % steps_per_epoch == 0 and len(val_y):
                 probs = predict_tensor(net if ema is None else recalibrated_ema(), val_x, device, amp=amp,
@@ -309,6 +341,6 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
                        "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
                        "best": best, "classes": classes, "train_images": len(train_y), "val_images": len(val_y),
-                       "minutes": budget.elapsed / 60, "skipped_files": data.skips.count,
+                       "minutes": budget.elapsed / 60, "skipped_files": data.skips.count, "linear_probe": probe_report,
                        "modiste_version": __version__})
     return run.checkpoints / "best.safetensors"

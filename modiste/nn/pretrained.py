@@ -155,6 +155,14 @@ def _classifier_prefix(model: nn.Module) -> str:
     return {EfficientNetLite: "classifier.", ConvNeXt: "head.fc.", ResNet: "head.1."}.get(type(model), "\0")
 
 
+def classifier_layer(model: nn.Module) -> nn.Linear:
+    """The final linear layer of a registered classifier (EfficientNet-Lite, ConvNeXt, ResNet)."""
+    layer = model.get_submodule(_classifier_prefix(model).rstrip("."))
+    if not isinstance(layer, nn.Linear):
+        raise ValueError(f"{type(model).__name__} has no classifier layer (built with num_classes=0?)")
+    return layer
+
+
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """Load strictly, except the final classifier: one for another class count (or a model without
     one) keeps its own initialisation. BatchNorm step counters are not required."""

@@ -1,17 +1,31 @@
 """Optimisers for modiste's trainers, and their state as flat tensors + JSON (safetensors, no pickles)."""
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, Iterable
 
 import torch
 
 
-def adamw(modules: Iterable[torch.nn.Module], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW with weight decay on weight matrices and kernels only: norms, biases and layer scales are not decayed."""
-    params = [p for m in modules for p in m.parameters()]
-    return torch.optim.AdamW([{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay},
-                              {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0}], lr=lr)
+def adamw(modules: Iterable[torch.nn.Module | Iterable[torch.nn.Parameter]], lr: float, weight_decay: float,
+          lr_scales: Iterable[float] | None = None) -> torch.optim.AdamW:
+    """AdamW with weight decay on weight matrices and kernels only: norms, biases and layer scales are not decayed.
+
+    ``modules``: modules or lists of parameters. ``lr_scales``: one learning-rate multiplier per module (a pretrained backbone learns slower than
+    its new head); each group keeps it as ``lr_scale`` for the schedule (``set_lr``)."""
+    groups = []
+    for m, scale in zip(modules, lr_scales or itertools.repeat(1.0)):
+        params = [p for p in (m.parameters() if isinstance(m, torch.nn.Module) else m) if p.requires_grad]
+        groups += [{"params": [p for p in params if p.ndim > 1], "weight_decay": weight_decay, "lr_scale": scale},
+                   {"params": [p for p in params if p.ndim <= 1], "weight_decay": 0.0, "lr_scale": scale}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    """The schedule's learning rate, times each group's ``lr_scale``."""
+    for group in opt.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def warmup_cosine(step: int, total: int, warmup: int, base: float) -> float:

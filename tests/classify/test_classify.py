@@ -6,11 +6,13 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
+from safetensors.torch import save_file
 
 from modiste.classify.model import Classifier, write_predictions
 from modiste.classify.train import ClassifyConfig, train_classifier
 from modiste.data.images import BadImageWarning
 from modiste.metrics.classification import classification_report, confusion_matrix
+from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
 
 CLASSES = ["circle", "columns", "stripes"]
@@ -44,7 +46,7 @@ def data(tmp_path_factory):
 
 
 def config(out, data, **kw):
-    return ClassifyConfig(**{**dict(data=str(data), out=str(out), arch="micro", size=32, epochs=12, batch=12, lr=3e-3,
+    return ClassifyConfig(**{**dict(data=str(data), out=str(out), backbone="micro", size=32, epochs=12, batch=12, lr=3e-3,
                                     val_fraction=0.25, workers=0, device="cpu"), **kw})
 
 
@@ -98,8 +100,6 @@ def test_resume_is_exact(data, tmp_path):
 
 
 def test_local_weights_in_the_public_layout_start_training_with_a_new_head(data, tmp_path):
-    from safetensors.torch import save_file
-
     torch.manual_seed(5)
     public = create_model("convnext_micro", num_classes=1000).state_dict()  # stem.0.weight, stages.0.blocks.0...
     assert "stem.0.weight" in public and "stages.0.blocks.0.conv_dw.weight" in public
@@ -122,11 +122,37 @@ def test_unlabelled_data_is_refused(tmp_path):
 
 
 def test_resnet_baseline_trains_and_loads(data, tmp_path):
-    best = train_classifier(config(tmp_path / "r", data, epochs=1, arch="r10"), progress=False)
+    best = train_classifier(config(tmp_path / "r", data, epochs=1, backbone="r10"), progress=False)
     clf = Classifier.load(best)
     assert type(clf.net).__name__ == "ResNet" and clf.probabilities(torch.zeros(2, 3, 32, 32, dtype=torch.uint8)).shape == (2, 3)
-    with pytest.raises(ValueError, match="ConvNeXt models only"):
-        config(tmp_path / "w", data, arch="r10", weights="w.safetensors")
+    # a local file starts any backbone, strictly: its own layout loads, another network's is refused
+    start = tmp_path / "r10.safetensors"
+    save_file({k: v.contiguous() for k, v in clf.net.state_dict().items()}, str(start))
+    again = train_classifier(config(tmp_path / "again", data, epochs=1, lr=1e-12, backbone="r10", weights=str(start)),
+                             progress=False)
+    assert torch.allclose(Classifier.load(again).net.stem[0].weight, clf.net.stem[0].weight, atol=1e-6)
+    with pytest.raises(ValueError, match="public.safetensors: does not fit resnet_r10: missing"):
+        save_file({"stem.0.weight": torch.zeros(1)}, str(tmp_path / "public.safetensors"))
+        train_classifier(config(tmp_path / "w", data, backbone="r10", weights=str(tmp_path / "public.safetensors")),
+                         progress=False)
+
+
+def test_pretrained_backbone_is_probed_then_fine_tuned(data, tmp_path, monkeypatch):
+    """The default start: ImageNet EfficientNet-Lite0, its head fitted on frozen features first,
+    then the whole network fine-tuned with the backbone at backbone_lr x the head's rate."""
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    cfg = config(tmp_path / "run", data, backbone=None, size=64, epochs=1, lr=1e-3, batch=8)
+    assert (cfg.backbone, cfg.weights) == ("efficientnet_lite0", "imagenet")
+    train_classifier(cfg, progress=False)
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["linear_probe"]["decay"] > 0 and 0 <= summary["linear_probe"]["val_accuracy"] <= 1
+    clf = Classifier.load(tmp_path / "run")
+    assert type(clf.net).__name__ == "EfficientNetLite" and clf.net.classifier.weight.shape == (3, 1280)
+    lrs = [r["lr"] for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())]
+    assert lrs and all(lr > 0 for lr in lrs)
+    tensors, meta = checkpoint.read(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    scales = sorted({g["lr_scale"] for g in meta["optim"]["model"]["param_groups"]})
+    assert scales == [cfg.backbone_lr, 1.0]
 
 
 def test_flip_average_gives_a_mirror_image_the_same_prediction():
@@ -141,7 +167,7 @@ def test_flip_average_gives_a_mirror_image_the_same_prediction():
 
 
 def test_mixing_and_weight_average_train_resume_exactly_and_keep_the_average(data, tmp_path):
-    kw = dict(arch="r10", mix="both", ema_epochs=0.5)
+    kw = dict(backbone="r10", mix="both", ema_epochs=0.5)
     train_classifier(config(tmp_path / "a", data, epochs=2, **kw), progress=False)
     train_classifier(config(tmp_path / "b", data, epochs=1, **kw), progress=False)
     train_classifier(config(tmp_path / "b", data, epochs=2, **kw), resume=True, progress=False)
