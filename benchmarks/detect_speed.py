@@ -1,6 +1,7 @@
 """Detector inference images/s at 320 px on this CPU: eager torch against ONNX Runtime.
 
-The detector is the default `ssd_convnext` (ConvNeXt micro, 9 classes, 320 px), untrained: speed
+The detector is the default SSDLite on EfficientNet-Lite0 (`--backbone efficientnet_lite0`, 9 classes,
+320 px; `--backbone micro` for the from-scratch `ssd_convnext`), untrained: speed
 does not depend on the weights, except postprocessing, which is timed apart on both an untrained
 output (no candidates) and a worst case (random logits: 400 candidates per class go through NMS).
 
@@ -100,12 +101,19 @@ def patched(cls, name: str, fn):
         setattr(cls, name, old)
 
 
-def child_eager_rate(threads: int, batch: int, min_time: float, env: dict[str, str]) -> float:
+def make_detector(backbone: str, classes: int, size: int) -> torch.nn.Module:
+    if backbone.startswith("efficientnet_"):
+        return create_model("ssd_efficientnet", num_classes=classes, image_size=size, variant=backbone.split("_")[1])
+    return create_model("ssd_convnext", num_classes=classes, image_size=size, size=backbone.removeprefix("convnext_"))
+
+
+def child_eager_rate(threads: int, batch: int, min_time: float, env: dict[str, str], backbone: str) -> float:
     """Network-only images/s of eager torch in a fresh process with ``env`` (OMP settings are read at start)."""
     code = ("import sys, time, torch\n"
-            "from modiste.nn.registry import create_model\n"
+            "sys.path.insert(0, 'benchmarks')\n"
+            "from detect_speed import make_detector\n"
             f"torch.set_num_threads({threads})\n"
-            "net = create_model('ssd_convnext', num_classes=9, image_size=320).eval()\n"
+            f"net = make_detector({backbone!r}, 9, 320).eval()\n"
             f"x = torch.rand({batch}, 3, 320, 320) * 2 - 1\n"
             "with torch.inference_mode():\n"
             "    net(x); net(x)\n"
@@ -122,7 +130,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", type=int, default=320)
     ap.add_argument("--classes", type=int, default=9)
-    ap.add_argument("--backbone", default="micro")
+    ap.add_argument("--backbone", default="efficientnet_lite0", help="efficientnet_lite0|1|2 or a ConvNeXt size (micro, ...)")
     ap.add_argument("--images", type=int, default=64, help="JPEG files (240x320 street scenes)")
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch threads = ORT intra-op threads")
@@ -143,7 +151,7 @@ def main() -> None:
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
     # the detector as users get it: a checkpoint, its ONNX export, both loaded through the public API
-    net = create_model("ssd_convnext", num_classes=args.classes, image_size=args.size, size=args.backbone)
+    net = make_detector(args.backbone, args.classes, args.size)
     classes = [f"c{i}" for i in range(args.classes)]
     ckpt = checkpoint.save_models(tmp / "det.safetensors", {"model": net},
                                   {"kind": "detector", "classes": classes, "image_size": args.size})
@@ -291,7 +299,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
                 })
                 if t > 1:
                     variant_fns[(t, b, "eager: inference_mode, OMP_WAIT_POLICY=PASSIVE (child)")] = (
-                        lambda t=t, b=b: child_eager_rate(t, b, args.min_time, {"OMP_WAIT_POLICY": "PASSIVE"}))
+                        lambda t=t, b=b: child_eager_rate(t, b, args.min_time, {"OMP_WAIT_POLICY": "PASSIVE"}, args.backbone))
     variants = {k: [] for k in variant_fns}
 
     # warm-up: one call of each
@@ -314,7 +322,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     print(f"torch {torch.__version__}, onnxruntime {__import__('onnxruntime').__version__}, {os.cpu_count()} CPUs, "
           f"load average {load[0]:.2f} at start, {os.getloadavg()[0]:.2f} at end; {args.rounds} rounds x "
           f"{args.min_time:g} s (medians)")
-    print(f"ssd_convnext {args.backbone}, {args.classes} classes, {args.size} px, {len(det.net.priors)} priors; "
+    print(f"SSD on {args.backbone}, {args.classes} classes, {args.size} px, {len(det.net.priors)} priors; "
           f"export {export_s:.1f} s, ORT vs torch max abs diff {side['check']['max_abs_diff']:.1e}")
     print(f"\nend to end, images/s (goal >= {GOAL:g} at 320 px on 2 cores); "
           "ORT*: ORT network, resize and postprocess on 1 torch thread")

@@ -44,6 +44,7 @@ from machine_load import Quiet, add_quiet_args  # benchmarks/ is on sys.path whe
 MODELS = {
     "vgg": lambda dim: create_model("embed_vgg", dim=dim),
     "convnext": lambda dim: create_model("embed_convnext", dim=dim, size="micro"),
+    "lite0": lambda dim: create_model("embed_efficientnet", dim=dim),  # the pretrained default (weights do not change speed)
 }
 
 

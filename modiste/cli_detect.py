@@ -20,10 +20,14 @@ def detect_train(
     out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
     val: Optional[Path] = typer.Option(None, help="Validation data [DATA's val split, else 10% of DATA]."),
     size: Optional[int] = typer.Option(None, help="Input side in px [320; 512 for small items]."),
-    backbone: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, ... [micro]."),
+    backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2 or convnext_<size> (micro, atto, femto, ...) [efficientnet_lite0]."),
+    weights: Optional[str] = typer.Option(None, help="imagenet, none (from scratch) or a local weights FILE [imagenet where it ships]."),
     epochs: Optional[int] = typer.Option(None, help="Passes over the training images [30]."),
     batch: Optional[int] = typer.Option(None, help="Batch size [16]."),
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [2e-3]."),
+    backbone_lr: Optional[float] = typer.Option(None, help="A pretrained backbone's learning rate as a share of --lr [0.3]."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [on for CUDA]."),
+    freeze: Optional[int] = typer.Option(None, help="Leading backbone stages kept as they start [2 pretrained, 0 from scratch]."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
     seed: Optional[int] = typer.Option(None, help="Seed [0]."),
     workers: Optional[int] = typer.Option(None, help="Decoding and augmentation processes."),
@@ -40,7 +44,7 @@ def detect_train(
     if data is None and not resume:
         raise typer.BadParameter("give DATA (or --resume an existing run)")
     cfg = DetectConfig(**_settings(data=str(data) if data else None, out=str(out), val=str(val) if val else None,
-                                   size=size, backbone=backbone, epochs=epochs, batch=batch, lr=lr, minutes=minutes,
+                                   size=size, backbone=backbone, weights=weights, backbone_lr=backbone_lr, amp=amp, freeze=freeze, epochs=epochs, batch=batch, lr=lr, minutes=minutes,
                                    seed=seed, workers=workers, device=device))
     best = train_detector(cfg, resume=resume)
     summary = json.loads((out / "summary.json").read_text())

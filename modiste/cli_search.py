@@ -15,18 +15,37 @@ def _settings(**kwargs) -> dict:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def _box(text: Optional[str]) -> Optional[list[float]]:
+    if text is None:
+        return None
+    try:
+        box = [float(v) for v in text.replace(" ", ",").split(",") if v]
+    except ValueError:
+        box = []
+    if len(box) != 4:
+        raise typer.BadParameter(f"{text!r}: give four shares LEFT,TOP,RIGHT,BOTTOM, e.g. 0.05,0.15,0.95,0.9")
+    return box
+
+
 @embed_app.command("train")
 def embed_train(
     data: Optional[Path] = typer.Argument(None, help="Class folders, a labelled CSV, or a pairs CSV (query, catalog, item)."),
     out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
-    arch: Optional[str] = typer.Option(None, help="convnext or vgg [convnext]."),
-    convnext_size: Optional[str] = typer.Option(None, help="ConvNeXt size: micro, atto, femto, pico, nano, tiny [micro]."),
+    backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2, convnext_<size> or vgg [efficientnet_lite0]."),
+    weights: Optional[str] = typer.Option(None, help="imagenet, none (from scratch) or a local weights FILE [imagenet where it ships]."),
     dim: Optional[int] = typer.Option(None, help="Embedding length [128]."),
-    size: Optional[int] = typer.Option(None, help="Input side in px [64]."),
-    epochs: Optional[int] = typer.Option(None, help="Passes over the training split [20]."),
+    size: Optional[int] = typer.Option(None, help="Input side in px [160 pretrained, 64 from scratch]."),
+    query_box: Optional[str] = typer.Option(None, help="Pairs: the region of each street photo that shows the item, "
+                                                       "LEFT,TOP,RIGHT,BOTTOM shares (e.g. 0.05,0.15,0.95,0.9); searches use it too."),
+    epochs: Optional[int] = typer.Option(None, help="Passes over the training split [10 pretrained, 20 from scratch]."),
     batch: Optional[int] = typer.Option(None, help="Batch size [64]."),
     m: Optional[int] = typer.Option(None, help="Images per class in a batch [4; raised when there are few classes]."),
     lr: Optional[float] = typer.Option(None, help="AdamW learning rate, cosine decay after warm-up [1e-3]."),
+    backbone_lr: Optional[float] = typer.Option(None, help="A pretrained backbone's learning rate as a share of --lr [0.3]."),
+    loss: Optional[str] = typer.Option(None, help="triplet (mined) or supcon (every pair of the batch) [triplet]."),
+    temperature: Optional[float] = typer.Option(None, help="supcon softmax temperature [0.05]."),
+    freeze: Optional[int] = typer.Option(None, help="Leading backbone stages kept as they start [3 pretrained: through stride 8; 0 from scratch]."),
+    amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [on for CUDA]."),
     margin: Optional[float] = typer.Option(None, help="Triplet margin [0.2]."),
     mining: Optional[str] = typer.Option(None, help="semi_hard, batch_hard or all [semi_hard]; batch_hard from scratch tends to collapse."),
     id_weight: Optional[float] = typer.Option(None, help="Weight of the class (softmax) loss beside the triplet loss "
@@ -34,7 +53,6 @@ def embed_train(
     augment: Optional[float] = typer.Option(None, help="Strength of the snap-like augmentation; 0 turns it off [1]."),
     holdout: Optional[float] = typer.Option(None, help="Share held out for the per-epoch retrieval check [0.2]."),
     split: Optional[str] = typer.Option(None, help="Hold out whole classes (class), images of each class (image), or auto."),
-    backbone_weights: Optional[Path] = typer.Option(None, help="Local ConvNeXt weights (public layout) to start from."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
     seed: Optional[int] = typer.Option(None, help="Seed [0]."),
     workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
@@ -52,10 +70,10 @@ def embed_train(
     if data is None and not resume:
         raise typer.BadParameter("give DATA (or --resume an existing run)")
     augment_settings = {"strength": augment} if augment is not None else {}
-    cfg = EmbedConfig(**_settings(data=str(data) if data else None, out=str(out), arch=arch,
-                                  convnext_size=convnext_size, dim=dim, size=size, epochs=epochs, batch=batch, m=m,
+    cfg = EmbedConfig(**_settings(data=str(data) if data else None, out=str(out), backbone=backbone,
+                                  weights=weights, dim=dim, backbone_lr=backbone_lr, loss=loss, freeze=freeze, amp=amp, temperature=temperature,
+                                  query_box=_box(query_box), size=size, epochs=epochs, batch=batch, m=m,
                                   lr=lr, margin=margin, mining=mining, id_weight=id_weight, holdout=holdout, split=split,
-                                  backbone_weights=str(backbone_weights) if backbone_weights else None,
                                   minutes=minutes, seed=seed, workers=workers, device=device),
                       augment=augment_settings)
     best = train_embedding(cfg, resume=resume)

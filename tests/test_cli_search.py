@@ -23,7 +23,7 @@ def run(*args, ok=True):
 def trained(tiny_catalog, tmp_path_factory):
     root = tmp_path_factory.mktemp("cli-search")
     run("synth", "snaps", tiny_catalog.root, root / "snaps", "--per-item", 1, "--workers", 1)
-    run("embed", "train", root / "snaps" / "pairs.csv", "--out", root / "embed", "--arch", "vgg", "--size", 32,
+    run("embed", "train", root / "snaps" / "pairs.csv", "--out", root / "embed", "--backbone", "vgg", "--size", 32,
         "--dim", 16, "--epochs", 1, "--batch", 16, "--m", 2, "--workers", 0)
     return root
 
@@ -31,7 +31,7 @@ def trained(tiny_catalog, tmp_path_factory):
 def test_embed_train_writes_a_run_with_a_best_checkpoint(trained):
     assert (trained / "embed" / "checkpoints" / "best.safetensors").exists()
     config = json.loads((trained / "embed" / "config.json").read_text())
-    assert config["arch"] == "vgg" and config["dim"] == 16
+    assert config["backbone"] == "vgg" and config["dim"] == 16
     result = run("embed", "train", "--out", trained / "embed", "--epochs", 1, "--resume")
     assert "best checkpoint" in result.output  # nothing left to do: reports the best and returns
 
@@ -74,7 +74,7 @@ def test_index_build_search_add_remove_info(trained, tiny_catalog, tmp_path):
 
 def test_index_refuses_another_model(trained, tiny_catalog, tmp_path):
     other = tmp_path / "other"
-    run("embed", "train", trained / "snaps" / "pairs.csv", "--out", other, "--arch", "vgg", "--size", 32,
+    run("embed", "train", trained / "snaps" / "pairs.csv", "--out", other, "--backbone", "vgg", "--size", 32,
         "--dim", 16, "--epochs", 1, "--batch", 16, "--m", 2, "--workers", 0, "--seed", 1)
     index = tmp_path / "index"
     run("index", "build", tiny_catalog.csv, "--model", trained / "embed", "--out", index, "--workers", 0)

@@ -166,3 +166,15 @@ def test_export_command(detector_ckpt, tmp_path):
     result = CliRunner().invoke(app, [str(detector_ckpt), "--format", "tflite"])
     assert result.exit_code != 0 and "onnx" in result.output
     assert "Example: modiste export" in (export_command.__doc__ or "")
+
+
+def test_pretrained_backbones_export_and_match(tmp_path):
+    """EfficientNet-Lite's size-dependent "SAME" padding survives export (fixed input size)."""
+    net = create_model("embed_efficientnet", dim=16).eval()
+    path = tmp_path / "model.safetensors"
+    checkpoint.save_models(path, {"model": net}, {"kind": "embedding", "image_size": 96, "resize": "letterbox", "dim": 16})
+    onnx_path = export_onnx(path, tmp_path / "emb.onnx")
+    x = torch.rand(2, 3, 96, 96) * 2 - 1
+    with torch.no_grad():
+        expected = EmbeddingModel.load(path, device="cpu").net(x)
+    np.testing.assert_allclose(_run(onnx_path, x)[0], expected.numpy(), atol=1e-4)

@@ -31,7 +31,8 @@ from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
 from modiste.nn import checkpoint
 from modiste.classify.probe import linear_probe, pooled_features
-from modiste.nn.pretrained import backbone_name, classifier_layer, default_backbone, default_weights, load_backbone_weights
+from modiste.nn.pretrained import (backbone_name, classifier_layer, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.mix import MODES as MIX_MODES, mix_batch
@@ -43,6 +44,7 @@ from modiste.train.dist import default_amp, default_device
 
 KIND = "classifier"
 FIT_EPOCH = 2  # a --minutes budget is fitted after this many epochs
+VAL_FRACTION, MIN_HELD_OUT = 0.15, 5  # validation share of each class, when every class can spare 5 images
 
 # Mild: a shot type must survive its augmentation (a collar crop stays a collar crop).
 AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.0, brightness=0.2, contrast=0.2,
@@ -60,11 +62,14 @@ class ClassifyConfig(RunConfig):
     resize: str = "letterbox"
     epochs: int | None = None       # [8 pretrained, 30 from scratch]
     batch: int = 64
-    lr: float | None = None         # peak AdamW learning rate of the head [1e-3 pretrained, 3e-3 from scratch]
+    lr: float | None = None         # peak AdamW learning rate of the head [3e-4 pretrained (LP-FT: the probed head needs little), 3e-3 from scratch]
     backbone_lr: float = 0.3        # the pretrained backbone's learning rate, as a share of lr
     probe: bool = True              # with pretrained weights: fit the head on frozen features first
+    # leading backbone stages kept as they start (weights and BatchNorm statistics): their maps are
+    # the largest, so skipping their backward pass buys more epochs [3 pretrained: through stride 8; 0]
+    freeze: int | None = None
     weight_decay: float = 0.05
-    warmup_epochs: float = 2.0
+    warmup_epochs: float | None = None  # [0.5 pretrained: the probed head needs little; 2 from scratch]
     label_smoothing: float = 0.1
     drop_path: float = 0.1
     balanced: bool = True           # draw every class equally often
@@ -74,7 +79,9 @@ class ClassifyConfig(RunConfig):
     ema_epochs: float = 0.0         # half-life of a weight average used for validation and the best checkpoint; 0 = off
     flip: bool = True               # False when a mirror image is another class (left vs right sleeve)
     augment: dict[str, Any] = field(default_factory=dict)  # SnapAugment overrides of AUGMENT
-    val_fraction: float = 0.15      # of each class, when no validation set is given
+    # of each class, when no validation set is given [0.15; none when a class has under MIN_HELD_OUT / 0.15
+    # images: a few photos score too noisily to pick a checkpoint and are worth more in training]
+    val_fraction: float | None = None
     amp: bool | None = None         # bf16 autocast [on for CUDA]
     minutes: float | None = None    # wall-clock budget; the schedule is fitted to it after the second epoch
     seed: int = 0
@@ -89,7 +96,11 @@ class ClassifyConfig(RunConfig):
         if self.epochs is None:
             self.epochs = 8 if self.pretrained else 30
         if self.lr is None:
-            self.lr = 1e-3 if self.pretrained else 3e-3
+            self.lr = 3e-4 if self.pretrained else 3e-3
+        if self.freeze is None:
+            self.freeze = 3 if self.pretrained else 0
+        if self.warmup_epochs is None:
+            self.warmup_epochs = 0.5 if self.pretrained else 2.0
         if self.resize not in RESIZE_MODES:
             raise ValueError(f"resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.mix not in MIX_MODES:
@@ -197,7 +208,10 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
         train_x, train_y = data.images, data.labels
         val_x, val_y = val.images, val.labels
     else:
-        tr, va = _split(data, cfg.val_fraction, cfg.seed)
+        fraction = cfg.val_fraction
+        if fraction is None:
+            fraction = VAL_FRACTION if int(torch.bincount(data.labels).min()) * VAL_FRACTION >= MIN_HELD_OUT else 0.0
+        tr, va = _split(data, fraction, cfg.seed)
         train_x, train_y, val_x, val_y = data.images[tr], data.labels[tr], data.images[va], data.labels[va]
     if len(train_y) == 0:
         raise ValueError(f"{cfg.data}: no training images")
@@ -211,6 +225,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
         load_backbone_weights(net, cfg.backbone, cfg.weights)
     net = net.to(device, memory_format=torch.channels_last)
     head = classifier_layer(net)
+    frozen = freeze_leading(net, cfg.freeze)
     probe_report = None
     if cfg.pretrained and cfg.probe and not resume:
         bar = progress_bar(total=len(train_y) + len(val_y), unit="img", desc="linear probe", disable=not progress)
@@ -227,7 +242,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_epochs > 0 else None
     ema_kimg = cfg.ema_epochs * len(train_y) / 1000
     augment = SnapAugment.from_dict({**AUGMENT, "p_flip": 0.5 if cfg.flip else 0.0, **cfg.augment})
-    body = [p for p in net.parameters() if all(p is not q for q in head.parameters())]
+    body = [p for p in net.parameters() if p.requires_grad and all(p is not q for q in head.parameters())]
     opt = adamw([body, head], cfg.lr, cfg.weight_decay,
                 lr_scales=[cfg.backbone_lr if cfg.pretrained else 1.0, 1.0])
     steps_per_epoch = max(1, len(train_y) // cfg.batch)
@@ -266,6 +281,15 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
             return recalibrate_batchnorm(ema, lambda: train_x[next(picks)].to(device).float().div(127.5).sub(1),
                                          batches=min(8, -(-len(train_y) // cfg.batch)))
 
+    if probe_report is not None and len(val_y):
+        # the probed model is the first candidate: fine-tuning is kept only where it does better
+        probs = predict_tensor(net, val_x, device, amp=amp, flip_average=cfg.flip)
+        report = classification_report(probs.argmax(1), val_y, classes)
+        best = {"epoch": 0, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+        run.log({"epoch": 0, "step": 0, "val_accuracy": report["accuracy"], "val_macro_f1": report["macro_f1"],
+                 "minutes": budget.elapsed / 60})
+        save(run.checkpoints / "best.safetensors", with_optimizer=False)
+
     stopped = out_of_time = False
     bar = progress_bar(total=total, initial=step, unit="step", desc="classifier", disable=not progress)
     net.train()
@@ -285,6 +309,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 mixed = mix_batch(x, y, cfg.mix, alpha=cfg.mix_alpha, p=cfg.mix_p,
                                   generator=torch.Generator().manual_seed(seed + 1))
                 set_lr(opt, warmup_cosine(step, total, warmup, cfg.lr))
+                for stage in frozen:  # after any validation's net.train(): frozen BatchNorm keeps its statistics
+                    stage.eval()
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     logits = net(mixed.x.contiguous(memory_format=torch.channels_last))
                 loss = mixed.loss(logits.float(), cfg.label_smoothing)

@@ -79,6 +79,9 @@ class ImagePolicy:
     max_pixels: int = 89_478_485
     # Smaller images (icons, tracking pixels) carry no usable content.
     min_side: int = 8
+    # A region cut out before resizing, as shares of the width and height: (left, top, right,
+    # bottom), e.g. the torso of aligned person photos. None keeps the whole photo.
+    box: tuple[float, float, float, float] | None = None
 
     def __post_init__(self) -> None:
         # Normalise what comes back from JSON/CLI (ints, lists) so equal policies compare equal.
@@ -92,6 +95,12 @@ class ImagePolicy:
         object.__setattr__(self, "fill", fill)
         if self.max_pixels < 1 or self.min_side < 1:
             raise ValueError("max_pixels and min_side must be positive")
+        if self.box is not None:
+            box = tuple(float(v) for v in self.box)
+            if len(box) != 4 or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+                raise ValueError(f"box must be (left, top, right, bottom) shares with 0 <= left < right <= 1 "
+                                 f"and 0 <= top < bottom <= 1, got {self.box!r}")
+            object.__setattr__(self, "box", box)
 
 
 def resolve_policy(policy: ImagePolicy | None = None, **overrides) -> ImagePolicy:
@@ -148,9 +157,9 @@ def load_image_bytes(data: bytes, path: str | os.PathLike, policy: ImagePolicy |
     policy = resolve_policy(policy)
     if not data:
         raise BadImageError(path, "empty file (0 bytes)")
-    pixels = _decode_plain_jpeg(data, policy)
+    pixels = _decode_plain_jpeg(data, policy) if policy.box is None else None
     if pixels is None:
-        pixels = np.asarray(_fit(_decode(io.BytesIO(data), Path(path), policy), policy))
+        pixels = np.asarray(_fit(_cut(_decode(io.BytesIO(data), Path(path), policy), policy.box), policy))
     elif policy.size is not None and pixels.shape[:2] != policy.size:
         pixels = np.asarray(_fit(Image.fromarray(pixels, "RGB"), policy))
     return torch.from_numpy(np.ascontiguousarray(pixels.transpose(2, 0, 1)))
@@ -233,7 +242,7 @@ def _decode(fp: IO[bytes], path: Path, policy: ImagePolicy) -> Image.Image:
             # `with open(path)` already closes the file.
             im = Image.open(fp)
             _check_header(path, im.size, policy)
-            if im.format == "JPEG" and policy.size is not None:
+            if im.format == "JPEG" and policy.size is not None and policy.box is None:
                 im.draft("RGB", _draft_size(im, policy))
             im.load()
             ImageOps.exif_transpose(im, in_place=True)
@@ -373,6 +382,14 @@ def fit_image(image: torch.Tensor, policy: ImagePolicy) -> torch.Tensor:
     """A decoded uint8 (3, H, W) image resized as ``policy`` says (e.g. a crop, to a model's input)."""
     im = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy(), "RGB")
     return torch.from_numpy(np.asarray(_fit(im, policy)).transpose(2, 0, 1).copy())
+
+
+def _cut(im: Image.Image, box: tuple[float, float, float, float] | None) -> Image.Image:
+    if box is None:
+        return im
+    w, h = im.size
+    left, top = min(int(box[0] * w), w - 1), min(int(box[1] * h), h - 1)
+    return im.crop((left, top, max(left + 1, round(box[2] * w)), max(top + 1, round(box[3] * h))))
 
 
 def _fit(im: Image.Image, policy: ImagePolicy) -> Image.Image:

@@ -75,6 +75,11 @@ class SkipLog:
             self._items[item.path] = item.reason
             warnings.warn(f"skipping {item.path}: {item.reason}", BadImageWarning, stacklevel=2)
 
+    def merge(self, other: "SkipLog") -> None:
+        """Take another log's files (already warned about there) without warning again."""
+        for path, reason in other.items.items():
+            self._items.setdefault(path, reason)
+
     @property
     def count(self) -> int:
         return len(self._items)

@@ -9,7 +9,7 @@ from modiste.report import Report
 
 # 300 scenes at 192 px, 10 epochs without the SSD augmentation (it pays off over long schedules,
 # not in a minute): ~50 s on 2 cores.
-DEMO_DETECT = dict(n=300, size=192, epochs=10, batch=16, shop_snaps=8, k=5)
+DEMO_DETECT = dict(n=300, size=192, epochs=10, batch=16, shop_snaps=8, k=5, backbone="convnext_micro", weights="none")
 
 
 def detect_section(report: Report, out: Path, settings: dict, progress: bool) -> dict:
@@ -33,7 +33,8 @@ def detect_section(report: Report, out: Path, settings: dict, progress: bool) ->
     if not (run / "summary.json").exists():
         resume = (run / "checkpoints" / "latest.safetensors").exists()
         train_detector(DetectConfig(data=str(sc.yaml), out=str(run), size=cfg["size"], epochs=cfg["epochs"],
-                                    batch=cfg["batch"], augment=False, workers=0), resume=resume, progress=progress)
+                                    batch=cfg["batch"], backbone=cfg["backbone"], weights=cfg["weights"], augment=False,
+                                    workers=0), resume=resume, progress=progress)
     t["training the detector"] = time.perf_counter() - t0
     summary = json.loads((run / "summary.json").read_text())
     val_metrics = json.loads((run / "val_metrics.json").read_text())

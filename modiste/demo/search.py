@@ -12,7 +12,8 @@ from modiste.report import Report
 
 # Two snaps per item; 8 epochs of the ConvNeXt-micro embedding at 64 px (~40 s on 2 cores). A fifth
 # of the items is held out of training: their snaps are the queries, searched among all items.
-DEMO_SEARCH = dict(per_item=2, epochs=8, holdout=0.2, queries_shown=8, k=8)
+DEMO_SEARCH = dict(per_item=2, epochs=8, holdout=0.2, queries_shown=8, k=8, backbone="convnext_micro", weights="none",
+                   size=64)
 
 
 def search_section(report: Report, out: Path, cat, settings: dict, progress: bool) -> dict[str, float]:
@@ -33,7 +34,8 @@ def search_section(report: Report, out: Path, cat, settings: dict, progress: boo
     if not (run / "summary.json").exists():
         resume = (run / "checkpoints" / "latest.safetensors").exists()
         train_embedding(EmbedConfig(data=str(street.csv), out=str(run), epochs=cfg["epochs"], holdout=cfg["holdout"],
-                                    workers=0), resume=resume, progress=progress)
+                                    backbone=cfg["backbone"], weights=cfg["weights"], size=cfg["size"], workers=0),
+                        resume=resume, progress=progress)
     model = EmbeddingModel.load(run)
     t["training the embedding"] = time.perf_counter() - t0
 

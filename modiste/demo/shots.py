@@ -9,7 +9,7 @@ import torch
 from modiste.report import Report
 
 # 60 products (~900 photos) at 64 px and 8 epochs of the smallest ConvNeXt: ~30 s on 2 cores.
-DEMO_SHOTS = dict(n_products=60, size=64, epochs=8, test_products=6, backbone="micro")
+DEMO_SHOTS = dict(n_products=60, size=64, epochs=8, test_products=6, backbone="micro", weights="none")
 
 REGULATIONS = {
     "shop A (model first)": """\
@@ -65,7 +65,7 @@ def shots_section(report: Report, out: Path, settings: dict, progress: bool) -> 
     run = root / "classifier"
     if not (run / "summary.json").exists():
         resume = (run / "checkpoints" / "latest.safetensors").exists()
-        train_classifier(ClassifyConfig(data=str(train.root / "images"), out=str(run), backbone=cfg["backbone"],
+        train_classifier(ClassifyConfig(data=str(train.root / "images"), out=str(run), backbone=cfg["backbone"], weights=cfg["weights"],
                                         size=cfg["size"], epochs=cfg["epochs"], workers=0),
                          resume=resume, progress=progress)
     clf = Classifier.load(run)

@@ -20,13 +20,15 @@ from modiste.detect.metrics import DetectionMetrics, evaluate_detections
 from modiste.detect.model import KIND
 from modiste.io import atomic_write_json
 from modiste.nn import checkpoint
+from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
-from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
-from modiste.train.dist import default_device
+from modiste.train.dist import default_amp, default_device
 
 
 @dataclass
@@ -35,10 +37,16 @@ class DetectConfig(RunConfig):
     val: str | None = None         # validation data [DATA's val split, else a share of DATA]
     out: str = "runs/detect/default"
     size: int = 320                # network input side (512 for small items)
-    backbone: str = "micro"        # ConvNeXt size
+    backbone: str | None = None    # efficientnet_lite0|1|2 or convnext_<size> [efficientnet_lite0 when installed]
+    weights: str | None = None     # the backbone's start: imagenet, none (from scratch) or a local file [imagenet where it ships]
     epochs: int = 30
     batch: int = 16
     lr: float = 2e-3
+    backbone_lr: float = 0.3       # a pretrained backbone's learning rate, as a share of lr
+    # leading backbone stages kept as they start [2 pretrained: the stride-2 and -4 ones, whose maps
+    # are the largest; the stride-8 stage feeds the finest detection map and keeps learning; 0]
+    freeze: int | None = None
+    amp: bool | None = None        # bf16 autocast [on for CUDA]
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
     val_fraction: float = 0.1      # held out when there is no validation split
@@ -49,6 +57,36 @@ class DetectConfig(RunConfig):
     workers: int | None = None
     device: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.backbone is None:
+            self.backbone = default_backbone() if default_backbone() != FALLBACK else "convnext_micro"
+        self.backbone = backbone_name(self.backbone)
+        if self.backbone.startswith("resnet_"):
+            raise ValueError(f"the detector takes efficientnet_lite0|1|2 or convnext_<size>, not {self.backbone}")
+        self.weights = str(self.weights or default_weights(self.backbone))
+        if self.freeze is None:
+            self.freeze = 2 if self.pretrained else 0
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+    @classmethod
+    def from_dict(cls, d):
+        if d.get("backbone") and "weights" not in d:  # runs saved before backbones had ImageNet weights
+            d = {**d, "backbone": backbone_name(d["backbone"]), "weights": "none"}
+        return super().from_dict(d)
+
+
+def build_detector(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:
+    """The SSD network for ``cfg``, its backbone started from ``cfg.weights``."""
+    family, variant = cfg.backbone.split("_", 1)
+    if family == "efficientnet":
+        net = create_model("ssd_efficientnet", num_classes=num_classes, image_size=cfg.size, variant=variant)
+    else:
+        net = create_model("ssd_convnext", num_classes=num_classes, image_size=cfg.size, size=variant)
+    load_backbone_weights(net.backbone, cfg.backbone, cfg.weights)
+    return net
 
 
 class _EpochSeeded(Dataset):
@@ -125,9 +163,13 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     run.write_config(cfg.to_dict())
 
     torch.manual_seed(cfg.seed)
-    net = create_model("ssd_convnext", num_classes=len(classes), image_size=cfg.size, size=cfg.backbone).to(device)
+    net = build_detector(cfg, len(classes)).to(device, memory_format=torch.channels_last)
+    amp = default_amp(cfg.amp, device)
+    frozen = freeze_leading(net.backbone, cfg.freeze)
     priors = net.priors.cpu()
-    opt = adamw([net], cfg.lr, cfg.weight_decay)
+    heads = [p for name, p in net.named_parameters() if not name.startswith("backbone.")]
+    opt = adamw([[p for p in net.backbone.parameters() if p.requires_grad], heads], cfg.lr, cfg.weight_decay,
+                lr_scales=[cfg.backbone_lr if cfg.pretrained else 1.0, 1.0])
     transform = DetectionAugment(cfg.size) if cfg.augment else DetectionTransform(cfg.size)
     dataset = _EpochSeeded(DetectionDataset(train, cfg.size), transform, cfg.seed)
     workers = cfg.workers if cfg.workers is not None else default_num_workers(dataset)
@@ -170,11 +212,13 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                 if not len(b):
                     step += 1
                     continue
-                for group in opt.param_groups:
-                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
+                set_lr(opt, warmup_cosine(step, total, warmup, cfg.lr))
+                for stage in frozen:  # after validation's net.train(): frozen BatchNorm keeps its statistics
+                    stage.eval()
                 loc_t, labels_t = match_batch(b.boxes, b.labels, priors)
-                loc, conf = net(b.images.to(device))
-                loss, parts = multibox_loss(loc, conf, loc_t.to(device), labels_t.to(device))
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loc, conf = net(b.images.to(device).contiguous(memory_format=torch.channels_last))
+                loss, parts = multibox_loss(loc.float(), conf.float(), loc_t.to(device), labels_t.to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -188,7 +232,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                     break
             loss_v, loc_v, conf_v, pos_v = (sums / max(count, 1)).tolist()
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "loc_loss": loc_v,
-                      "conf_loss": conf_v, "positives_per_image": pos_v, "lr": opt.param_groups[0]["lr"],
+                      "conf_loss": conf_v, "positives_per_image": pos_v, "lr": opt.param_groups[-1]["lr"],
                       "images_per_s": count * cfg.batch / (time.perf_counter() - t0)}
             if step % steps_per_epoch == 0 and val:
                 metrics, _ = evaluate_model(net, val, classes, batch=cfg.batch, workers=workers,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import csv
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,15 +64,20 @@ def is_pairs_csv(path: str | os.PathLike) -> bool:
 
 
 def read_embed_data(source: str | os.PathLike, *, size: int, resize: str = "letterbox", item_column: str = "item",
-                    workers: int | None = None, progress: bool = True) -> EmbedData:
+                    query_box: tuple[float, float, float, float] | None = None, workers: int | None = None,
+                    progress: bool = True) -> EmbedData:
     """Decode ``source`` (class folders, a labelled CSV manifest, or a pairs CSV) at ``size`` px.
 
-    Unreadable files are skipped with a warning naming them (listed in ``.skips``); a pairs row
-    whose files cannot be read loses only those files.
+    ``query_box``: the region of each street photo that shows the item, as shares of its width
+    and height (see ``ImagePolicy.box``); shop photos are always whole. Unreadable files are
+    skipped with a warning naming them (listed in ``.skips``); a pairs row whose files cannot be
+    read loses only those files.
     """
     policy = ImagePolicy(size=(size, size), resize=resize)
     if is_pairs_csv(source):
         dataset, domain, kind = _pairs_dataset(Path(source), policy, item_column)
+        if query_box is not None:
+            return _scan_pairs(dataset, domain, replace(policy, box=query_box), workers, progress)
     else:
         dataset = open_dataset(source, policy)
         if dataset.classes is None:
@@ -83,6 +88,26 @@ def read_embed_data(source: str | os.PathLike, *, size: int, resize: str = "lett
     labels = torch.tensor([dataset.records[i].label for i in kept.tolist()], dtype=torch.long)
     return EmbedData(images, labels, torch.tensor(domain, dtype=torch.long)[kept],
                      [str(dataset.records[i].path) for i in kept.tolist()], list(dataset.classes), kind, skips)
+
+
+def _scan_pairs(dataset: ImageDataset, domain: list[int], street_policy: ImagePolicy, workers: int | None,
+                progress: bool) -> EmbedData:
+    """Street photos through their own policy (a box), shop photos whole, in the dataset's order."""
+    domain_t = torch.tensor(domain, dtype=torch.long)
+    parts, skips = [], SkipLog()
+    for d, policy in ((STREET, street_policy), (SHOP, dataset.policy)):
+        where = torch.nonzero(domain_t == d).flatten()
+        part = ImageDataset([dataset.records[i] for i in where.tolist()], policy, dataset.classes)
+        images, kept, part_skips = scan(part, num_workers=workers, progress=progress)
+        skips.merge(part_skips)
+        parts.append((images, where[kept]))
+    images = torch.cat([p[0] for p in parts])
+    order = torch.cat([p[1] for p in parts])
+    sort = order.argsort()
+    images, kept = images[sort], order[sort]
+    labels = torch.tensor([dataset.records[i].label for i in kept.tolist()], dtype=torch.long)
+    return EmbedData(images, labels, domain_t[kept], [str(dataset.records[i].path) for i in kept.tolist()],
+                     list(dataset.classes), "pairs", skips)
 
 
 def _pairs_dataset(csv_path: Path, policy: ImagePolicy, item_column: str) -> tuple[ImageDataset, list[int], str]:

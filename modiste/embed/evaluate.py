@@ -58,7 +58,7 @@ def evaluate_embedding(
     if not isinstance(model, EmbeddingModel):
         model = EmbeddingModel.load(model)
     read = dict(size=model.image_size, resize=model.resize, workers=workers, progress=progress)
-    queries = data if isinstance(data, EmbedData) else read_embed_data(data, **read)
+    queries = data if isinstance(data, EmbedData) else read_embed_data(data, query_box=model.query_box, **read)
     q_emb = model(queries.images)
     q_names = [queries.classes[i] for i in queries.labels.tolist()]
     if catalog is not None:

@@ -47,6 +47,17 @@ class EmbeddingModel:
     def policy(self) -> ImagePolicy:
         return ImagePolicy(size=(self.image_size, self.image_size), resize=self.resize)
 
+    @property
+    def query_box(self) -> tuple[float, float, float, float] | None:
+        """The region of a street photo the model was trained to read (None: the whole photo)."""
+        box = self.meta.get("query_box")
+        return tuple(box) if box else None
+
+    @property
+    def query_policy(self) -> ImagePolicy:
+        """How a street photo searched with this model is read: ``policy`` plus the query box."""
+        return ImagePolicy(size=(self.image_size, self.image_size), resize=self.resize, box=self.query_box)
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         if images.dtype != torch.uint8 or images.ndim != 4:

@@ -24,22 +24,26 @@ from modiste.embed.augment import SnapAugment
 from modiste.embed.data import EmbedData, query_reference, read_embed_data, split_holdout
 from modiste.embed.evaluate import results_sheet
 from modiste.embed.losses import TripletLoss
+from modiste.embed.supcon import SupConLoss
 from modiste.embed.model import KIND
 from modiste.embed.sampler import MPerClassSampler
 from modiste.gan.loop import step_seed
 from modiste.io import atomic_write_json
 from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
 from modiste.nn import checkpoint
+from modiste.data.images import ImagePolicy
+from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
-from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, warmup_cosine
+from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
 from modiste.train.config import RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
-from modiste.train.dist import default_device
+from modiste.train.dist import default_amp, default_device
 
-ARCHS = ("convnext", "vgg")
 BEST_METRIC = "map@r"
+LOSSES = ("triplet", "supcon")
 
 
 class CosineClassifier(torch.nn.Module):
@@ -63,18 +67,29 @@ class CosineClassifier(torch.nn.Module):
 class EmbedConfig(RunConfig):
     data: str = ""                   # class folders, a labelled CSV, or a pairs CSV (query, catalog, item)
     out: str = "runs/embed/default"
-    arch: str = "convnext"           # convnext (ConvNeXt backbone) or vgg (the street-to-shop write-up's net)
-    convnext_size: str = "micro"
+    # efficientnet_lite0|1|2, convnext_<size>, or vgg (the street-to-shop write-up's net)
+    # [efficientnet_lite0 where its ImageNet weights are installed, else convnext_micro]
+    backbone: str | None = None
+    weights: str | None = None       # imagenet, none (from scratch) or a local file [imagenet where it ships]
     width: int = 32                  # vgg: base width
     dim: int = 128                   # embedding length
-    size: int = 64                   # input side in px
+    size: int | None = None          # input side in px [160 pretrained; 64 from scratch]
     resize: str = "letterbox"
-    epochs: int = 20
+    # Street photos: the region that shows the item, (left, top, right, bottom) shares of the photo,
+    # e.g. 0.05 0.15 0.95 0.9 for the top of aligned person photos; kept with the model for searches.
+    query_box: list[float] | None = None
+    epochs: int | None = None        # [10 pretrained, 20 from scratch]
     batch: int = 64
     m: int = 4                       # images per class in a batch (raised when there are few classes)
     lr: float = 1e-3
+    backbone_lr: float = 0.3         # a pretrained backbone's learning rate, as a share of lr
+    freeze: int | None = None        # leading backbone stages kept as they start [3 pretrained (through stride 8); 0]
     weight_decay: float = 0.05
     warmup_epochs: float = 1.0
+    # triplet (with mining), or supcon: supervised contrastive, every same-item image in the batch a
+    # positive against all the others, which uses every pair of a batch at every step
+    loss: str = "triplet"
+    temperature: float = 0.05        # supcon: softmax temperature of the cosine similarities
     margin: float = 0.2
     mining: str = "semi_hard"        # semi_hard, batch_hard (collapses easily from scratch) or all
     # Weight of the cosine-softmax classification loss over the training classes; 0 = triplet only.
@@ -86,26 +101,56 @@ class EmbedConfig(RunConfig):
     holdout: float = 0.2             # share held out for the per-epoch retrieval check
     split: str = "auto"              # hold out whole classes ("class"), images of each class ("image"), or auto
     drop_path: float = 0.05
-    backbone_weights: str | None = None  # convnext: a local weights file in the public ConvNeXt layout
+    amp: bool | None = None          # bf16 autocast [on for CUDA]
     minutes: float | None = None     # wall-clock cap on this invocation
     seed: int = 0
     workers: int | None = None
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {self.arch!r}")
+        if self.backbone is None:
+            self.backbone = default_backbone() if default_backbone() != FALLBACK else "convnext_micro"
+        if self.backbone != "vgg":
+            self.backbone = backbone_name(self.backbone)
+            if self.backbone.startswith("resnet_"):
+                raise ValueError(f"embeddings take efficientnet_lite0|1|2, convnext_<size> or vgg, not {self.backbone}")
+        self.weights = str(self.weights or ("none" if self.backbone == "vgg" else default_weights(self.backbone)))
+        if self.size is None:
+            self.size = 160 if self.pretrained else 64
+        if self.epochs is None:
+            self.epochs = 10 if self.pretrained else 20
+        if self.freeze is None:
+            self.freeze = 3 if self.pretrained and self.backbone != "vgg" else 0
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}")
+        if self.query_box is not None:
+            self.query_box = list(ImagePolicy(box=self.query_box).box)  # checked there
+
+    @property
+    def pretrained(self) -> bool:
+        return self.weights != "none"
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "EmbedConfig":
+        if "arch" in d and "backbone" not in d:  # runs saved before backbones had ImageNet weights
+            backbone = "vgg" if d["arch"] == "vgg" else f"convnext_{d.get('convnext_size', 'micro')}"
+            d = {**d, "backbone": backbone, "weights": d.get("backbone_weights") or "none"}
+        return super().from_dict(d)
 
 
 
 def build_embedder(cfg: EmbedConfig) -> torch.nn.Module:
-    if cfg.arch == "vgg":
+    """The network, its backbone started from ``cfg.weights``."""
+    if cfg.backbone == "vgg":
+        if cfg.pretrained:
+            raise ValueError("the vgg embedding trains from scratch only (--weights none)")
         return create_model("embed_vgg", dim=cfg.dim, width=cfg.width)
-    net = create_model("embed_convnext", dim=cfg.dim, size=cfg.convnext_size, drop_path_rate=cfg.drop_path)
-    if cfg.backbone_weights:
-        from modiste.nn.convnext import load_convnext_weights
-
-        load_convnext_weights(net.backbone, cfg.backbone_weights)
+    family, variant = cfg.backbone.split("_", 1)
+    if family == "efficientnet":
+        net = create_model("embed_efficientnet", dim=cfg.dim, variant=variant, drop_path_rate=cfg.drop_path)
+    else:
+        net = create_model("embed_convnext", dim=cfg.dim, size=variant, drop_path_rate=cfg.drop_path)
+    load_backbone_weights(net.backbone, cfg.backbone, cfg.weights)
     return net
 
 
@@ -146,8 +191,10 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     run stopped (after an epoch, a signal or a ``minutes`` cap). ``data`` skips reading ``cfg.data``."""
     run, cfg = open_run(cfg, resume)
     device = default_device(cfg.device)
+    amp = default_amp(cfg.amp, device)
     if data is None:
-        data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, workers=cfg.workers, progress=progress)
+        data = read_embed_data(cfg.data, size=cfg.size, resize=cfg.resize, query_box=cfg.query_box,
+                               workers=cfg.workers, progress=progress)
     train, held = split_holdout(data, cfg.holdout, by=cfg.split, seed=cfg.seed)
     m, batch = _batch_m(cfg.m, cfg.batch, train.num_classes)
     cfg.m, cfg.batch = m, batch
@@ -157,14 +204,17 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     atomic_write_json(run.path / "split.json", {"holdout": held.paths, "train_images": len(train)})
 
     torch.manual_seed(cfg.seed)
-    net = build_embedder(cfg).to(device)
+    net = build_embedder(cfg).to(device, memory_format=torch.channels_last)
+    frozen = freeze_leading(net.backbone, cfg.freeze)
     augment = SnapAugment.from_dict(cfg.augment)
-    criterion = TripletLoss(margin=cfg.margin, mining=cfg.mining)
+    criterion = (TripletLoss(margin=cfg.margin, mining=cfg.mining) if cfg.loss == "triplet"
+                 else SupConLoss(temperature=cfg.temperature))
     classes = train.labels.unique()  # training classes -> 0..C-1 for the classifier
     class_index = torch.full((int(data.labels.max()) + 1,), -1, dtype=torch.long)
     class_index[classes] = torch.arange(len(classes))
     head = CosineClassifier(cfg.dim, len(classes), cfg.id_scale).to(device)
-    opt = adamw([net, head], cfg.lr, cfg.weight_decay)
+    scale = cfg.backbone_lr if cfg.pretrained else 1.0
+    opt = adamw([[p for p in net.backbone.parameters() if p.requires_grad], net.proj, head], cfg.lr, cfg.weight_decay, lr_scales=[scale, 1.0, 1.0])
     sampler = MPerClassSampler(train.labels, m=m, batch_size=batch, seed=cfg.seed)
     steps_per_epoch = len(sampler) // batch
     total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
@@ -177,7 +227,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
         step, best = meta["step"], meta["best"]
         run.truncate_metrics(step)
 
-    model_meta = {"kind": KIND, "image_size": cfg.size, "resize": cfg.resize, "dim": cfg.dim,
+    model_meta = {"kind": KIND, "image_size": cfg.size, "resize": cfg.resize, "dim": cfg.dim, "query_box": cfg.query_box,
                   "data": {"source": cfg.data, "kind": data.kind, "images": len(data), "classes": data.num_classes,
                            "train_images": len(train), "holdout_images": len(held)},
                   "config": cfg.to_dict(), "modiste_version": __version__}
@@ -228,10 +278,12 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                 torch.manual_seed(seed)  # dropout and stochastic depth: resumes draw the same
                 x = train.images[idx].to(device).float().div(127.5).sub(1)
                 x = augment(x, generator=torch.Generator(device=x.device).manual_seed(seed))
-                for group in opt.param_groups:
-                    group["lr"] = warmup_cosine(step, total, warmup, cfg.lr)
+                set_lr(opt, warmup_cosine(step, total, warmup, cfg.lr))
+                for stage in frozen:  # after the held-out evaluation's net.train(): frozen BatchNorm stays as it started
+                    stage.eval()
                 labels = train.labels[idx].to(device)
-                emb = net(x)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    emb = net(x.contiguous(memory_format=torch.channels_last)).float()
                 triplet, stats = criterion(emb, labels)
                 id_loss = F.cross_entropy(head(emb), class_index.to(device)[labels]) if cfg.id_weight else torch.zeros(())
                 loss = triplet + cfg.id_weight * id_loss
@@ -251,7 +303,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
             record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v,
                       "triplet_loss": triplet_v, "id_loss": id_v,
                       "active_triplets": active, "positive_distance": d_pos, "negative_distance": d_neg,
-                      "lr": opt.param_groups[0]["lr"], "images_per_s": count * batch / (time.perf_counter() - t0)}
+                      "lr": opt.param_groups[-1]["lr"], "images_per_s": count * batch / (time.perf_counter() - t0)}
             if step % steps_per_epoch == 0:
                 end_of_epoch(record)
                 bar.set_postfix(loss=f"{loss_v:.3f}", r1=f"{record.get('recall@1', float('nan')):.3f}",

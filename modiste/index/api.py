@@ -78,7 +78,7 @@ def search(index: Index | PathLike, queries: Sequence[PathLike] | PathLike, *, k
     index = index if isinstance(index, Index) else Index.open(index)
     model = index_model(index, model)
     queries = image_paths(queries)
-    images, names = load_readable(queries, model.policy)
+    images, names = load_readable(queries, model.query_policy)
     if not images:
         raise ValueError("no readable query image among: " + ", ".join(str(p) for p in list(queries)[:5]))
     batch = torch.stack(images)

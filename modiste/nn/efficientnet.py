@@ -116,6 +116,7 @@ class EfficientNetLite(nn.Module):
                 c = c_out
             ends.append(len(blocks) - 1)
         self.blocks = nn.Sequential(*blocks)
+        self.stage_ends = tuple(ends)  # index of each stage's last block
         # the last block of the stride 4, 8, 16 and 32 stages (stages 1, 2, 4 and 6)
         self.map_ends = (ends[1], ends[2], ends[4], ends[6])
         self.map_channels = tuple(specs[i][5] for i in (1, 2, 4, 6))

@@ -1,8 +1,9 @@
 """Embedding networks for similar-item search: image -> L2-normalised vector (default 128 floats).
 
 ``embed_vgg`` follows the street-to-shop write-up: pairs of 3x3 convolutions with BatchNorm and
-ReLU, 4x4 max-pooling, dropout 0.25, then a linear layer. ``embed_convnext`` puts the same linear
-projection on a ConvNeXt backbone (trained from scratch, or started from a local weights file).
+ReLU, 4x4 max-pooling, dropout 0.25, then a linear layer. ``embed_convnext`` and
+``embed_efficientnet`` put the same linear projection on a ConvNeXt or EfficientNet-Lite backbone
+(the trainer starts the backbone from ImageNet weights, a local file, or scratch).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from modiste.nn.convnext import SIZES, ConvNeXt, load_convnext_weights
+from modiste.nn.efficientnet import EfficientNetLite
 from modiste.nn.registry import register_model
 
 
@@ -62,4 +64,11 @@ def embed_convnext(dim: int = 128, size: str = "micro", drop_path_rate: float = 
     backbone = ConvNeXt(widths, depths, num_classes=0, drop_path_rate=drop_path_rate)
     if backbone_weights is not None:
         load_convnext_weights(backbone, backbone_weights)
+    return Embedder(backbone, backbone.feature_dim, dim)
+
+
+@register_model
+def embed_efficientnet(dim: int = 128, variant: str = "lite0", drop_path_rate: float = 0.0) -> Embedder:
+    """EfficientNet-Lite's pooled 1280-d features, projected to ``dim``."""
+    backbone = EfficientNetLite(variant, num_classes=0, dropout=0.0, drop_path_rate=drop_path_rate)
     return Embedder(backbone, backbone.feature_dim, dim)

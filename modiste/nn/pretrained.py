@@ -155,6 +155,30 @@ def _classifier_prefix(model: nn.Module) -> str:
     return {EfficientNetLite: "classifier.", ConvNeXt: "head.fc.", ResNet: "head.1."}.get(type(model), "\0")
 
 
+def leading_stages(model: nn.Module, n: int) -> list[nn.Module]:
+    """The stem and the first ``n`` stages of a backbone (EfficientNet-Lite: its 7 block stages;
+    ConvNeXt and ResNet: their 4 stages): the general, high-resolution part a short fine-tuning
+    can keep frozen (no backward pass through the most expensive maps)."""
+    from modiste.nn.efficientnet import EfficientNetLite
+
+    if n <= 0:
+        return []
+    if isinstance(model, EfficientNetLite):
+        return [model.stem, *model.blocks[: model.stage_ends[min(n, len(model.stage_ends)) - 1] + 1]]
+    if hasattr(model, "stem") and hasattr(model, "stages"):
+        return [model.stem, *model.stages[:n]]
+    raise ValueError(f"{type(model).__name__} has no stages to freeze")
+
+
+def freeze_leading(model: nn.Module, n: int) -> list[nn.Module]:
+    """Stop the gradient of ``leading_stages(model, n)`` and return them; a trainer puts them in
+    eval mode before every step, so their BatchNorm statistics stay as they started too."""
+    frozen = leading_stages(model, n)
+    for m in frozen:
+        m.requires_grad_(False)
+    return frozen
+
+
 def classifier_layer(model: nn.Module) -> nn.Linear:
     """The final linear layer of a registered classifier (EfficientNet-Lite, ConvNeXt, ResNet)."""
     layer = model.get_submodule(_classifier_prefix(model).rstrip("."))
@@ -165,11 +189,14 @@ def classifier_layer(model: nn.Module) -> nn.Linear:
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
     """Load strictly, except the final classifier: one for another class count (or a model without
-    one) keeps its own initialisation. BatchNorm step counters are not required."""
+    one) keeps its own initialisation; parts the model replaced by ``nn.Identity`` are skipped.
+    BatchNorm step counters are not required."""
     own = model.state_dict()
     head = _classifier_prefix(model)
     keep = {k for k in own if k.endswith("num_batches_tracked")}
-    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    # parts the model replaced by an identity (a detector needs no classifier head) are not loaded
+    dropped = {name for name, m in model.named_children() if isinstance(m, nn.Identity)}
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked") and k.split(".")[0] not in dropped}
     if any(k.startswith(head) and (k not in own or own[k].shape != v.shape) for k, v in state.items()):
         state = {k: v for k, v in state.items() if not k.startswith(head)}
         keep |= {k for k in own if k.startswith(head)}

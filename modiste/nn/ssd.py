@@ -1,4 +1,4 @@
-"""An SSD-style single-shot detector on a ConvNeXt backbone (Liu et al. 2016).
+"""An SSD-style single-shot detector (Liu et al. 2016) on a ConvNeXt or EfficientNet-Lite backbone.
 
 One network predicts, for every default box of every cell of several feature maps, four box
 offsets and a score per class (plus background). There is no proposal stage, so inference is one
@@ -8,6 +8,10 @@ Feature maps: the backbone's stride-8, -16 and -32 stages, then extra stride-2 b
 map of one or two cells, so the default boxes span small items (hats, shoes) on the fine maps to
 whole coats and dresses on the coarse ones. The default boxes' aspect ratios (height / width) suit
 garments: tall (2, 3) for dresses, coats and trousers; wide (1/2) for bags and shoes; square.
+
+On EfficientNet-Lite (``ssd_efficientnet``, started from ImageNet weights by the trainer) the extra
+blocks and the box and class predictors are SSDLite's (Sandler et al. 2018, MobileNetV2):
+depthwise-separable convolutions with BatchNorm and ReLU6, a fraction of the plain 3x3 cost.
 """
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ import torch
 from torch import nn
 
 from modiste.nn.convnext import SIZES, ConvNeXt, LayerNorm2d
+from modiste.nn.efficientnet import BN_EPS, VARIANTS, EfficientNetLite
 from modiste.nn.registry import register_model
 
 # height / width of the default boxes at each cell, besides the extra square one between scales
@@ -59,31 +64,55 @@ class Extra(nn.Module):
         return self.body(x)
 
 
+def _conv_bn(c_in: int, c_out: int, k: int = 1, stride: int = 1, groups: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(c_in, c_out, k, stride, k // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(c_out, eps=BN_EPS), nn.ReLU6(inplace=True)]
+
+
+class ExtraLite(nn.Sequential):
+    """SSDLite's extra block: 1x1 squeeze, stride-2 depthwise 3x3, 1x1 expand, BatchNorm + ReLU6."""
+
+    def __init__(self, c_in: int, c_out: int):
+        mid = c_out // 2
+        super().__init__(*_conv_bn(c_in, mid), *_conv_bn(mid, mid, 3, 2, groups=mid), *_conv_bn(mid, c_out))
+
+
+class PredictLite(nn.Sequential):
+    """SSDLite's predictor: depthwise 3x3 with BatchNorm + ReLU6, then a 1x1 convolution to the outputs."""
+
+    def __init__(self, c_in: int, c_out: int):
+        super().__init__(*_conv_bn(c_in, c_in, 3, groups=c_in), nn.Conv2d(c_in, c_out, 1))
+
+
 class SSD(nn.Module):
     """``forward(x)`` -> (loc (B, P, 4), conf logits (B, P, num_classes + 1)); class 0 is background.
 
-    ``priors`` (P, 4) are the default boxes for ``image_size``; the input must be that size.
+    ``backbone`` is a network whose ``feature_maps`` gives stride 4, 8, 16 and 32 maps with
+    ``channels`` (the last three are used). ``lite``: SSDLite's depthwise-separable extras and
+    predictors instead of plain 3x3 ones. ``priors`` (P, 4) are the default boxes for
+    ``image_size``; the input must be that size.
     """
 
-    def __init__(self, num_classes: int, image_size: int = 320, widths=SIZES["micro"][0],
-                 depths=SIZES["micro"][1], extra_width: int = 128, n_extra: int = 3, drop_path_rate: float = 0.0,
-                 smallest: float = 0.06, largest: float = 0.9):
+    def __init__(self, num_classes: int, backbone: nn.Module, channels: tuple[int, ...], image_size: int = 320,
+                 extra_width: int = 128, n_extra: int = 3, smallest: float = 0.06, largest: float = 0.9,
+                 lite: bool = False):
         super().__init__()
         self.num_classes, self.image_size = num_classes, image_size
-        self.backbone = ConvNeXt(widths, depths, num_classes=0, drop_path_rate=drop_path_rate)
-        self.backbone.head = nn.Identity()  # only the feature maps are used
-        chans = list(widths[1:])
+        self.backbone = backbone
+        chans = list(channels[1:])
         self.extras = nn.ModuleList()
         for _ in range(n_extra):
-            self.extras.append(Extra(chans[-1], extra_width))
+            self.extras.append((ExtraLite if lite else Extra)(chans[-1], extra_width))
             chans.append(extra_width)
         self.n_boxes = len(ASPECTS) + 1
-        self.loc = nn.ModuleList(nn.Conv2d(c, self.n_boxes * 4, 3, padding=1) for c in chans)
-        self.conf = nn.ModuleList(nn.Conv2d(c, self.n_boxes * (num_classes + 1), 3, padding=1) for c in chans)
+        predict = PredictLite if lite else (lambda c_in, c_out: nn.Conv2d(c_in, c_out, 3, padding=1))
+        self.loc = nn.ModuleList(predict(c, self.n_boxes * 4) for c in chans)
+        self.conf = nn.ModuleList(predict(c, self.n_boxes * (num_classes + 1)) for c in chans)
         for head in self.conf:  # start near "background everywhere": most boxes are background
-            nn.init.zeros_(head.weight)
-            nn.init.constant_(head.bias, 0.0)
-            head.bias.data.view(self.n_boxes, num_classes + 1)[:, 0] = math.log(num_classes * 99)
+            last = head[-1] if isinstance(head, nn.Sequential) else head
+            nn.init.zeros_(last.weight)
+            nn.init.constant_(last.bias, 0.0)
+            last.bias.data.view(self.n_boxes, num_classes + 1)[:, 0] = math.log(num_classes * 99)
         with torch.no_grad():
             sizes = [tuple(f.shape[2:]) for f in self._maps(torch.zeros(1, 3, image_size, image_size))]
         self.map_sizes = sizes
@@ -111,4 +140,17 @@ def ssd_convnext(num_classes: int = 9, image_size: int = 320, size: str = "micro
     if size not in SIZES:
         raise ValueError(f"unknown ConvNeXt size {size!r}; choose one of {', '.join(SIZES)}")
     widths, depths = SIZES[size]
-    return SSD(num_classes, image_size, widths, depths, extra_width=extra_width, drop_path_rate=drop_path_rate)
+    backbone = ConvNeXt(widths, depths, num_classes=0, drop_path_rate=drop_path_rate)
+    backbone.head = nn.Identity()  # only the feature maps are used
+    return SSD(num_classes, backbone, widths, image_size, extra_width=extra_width)
+
+
+@register_model
+def ssd_efficientnet(num_classes: int = 9, image_size: int = 320, variant: str = "lite0", extra_width: int = 256,
+                     drop_path_rate: float = 0.0) -> SSD:
+    """SSDLite heads on EfficientNet-Lite's stride 8, 16 and 32 maps, and three extra maps below."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown EfficientNet variant {variant!r}; choose one of {', '.join(VARIANTS)}")
+    backbone = EfficientNetLite(variant, num_classes=0, dropout=0.0, drop_path_rate=drop_path_rate)
+    backbone.head = nn.Identity()  # the 1280-channel head conv is not used: its maps are the stages'
+    return SSD(num_classes, backbone, backbone.map_channels, image_size, extra_width=extra_width, lite=True)

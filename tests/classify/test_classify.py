@@ -200,3 +200,25 @@ def test_cutmix_pastes_a_box_and_weighs_the_labels_by_its_area():
                                + (1 - up.lam) * torch.nn.functional.cross_entropy(logits, up.y_b))
     again = mix_batch(x, y, "both", generator=torch.Generator().manual_seed(9))
     assert torch.equal(again.x, mix_batch(x, y, "both", generator=torch.Generator().manual_seed(9)).x)
+
+
+def test_frozen_stages_keep_their_weights_and_statistics(data, tmp_path, monkeypatch):
+    from modiste.nn.pretrained import imagenet_state
+
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    train_classifier(config(tmp_path / "run", data, backbone="efficientnet_lite0", weights="imagenet", size=48,
+                            epochs=2, batch=8, freeze=2), progress=False)
+    tensors, _ = checkpoint.read(tmp_path / "run" / "checkpoints" / "latest.safetensors", prefix="model")
+    reference = imagenet_state("efficientnet_lite0")
+    for key in ("stem.0.weight", "stem.1.running_mean", "blocks.2.project.1.running_var", "blocks.2.expand.0.weight"):
+        assert torch.equal(tensors[key], reference[key]), key  # stages 1-2 are blocks 0-2
+    for key in ("blocks.3.expand.0.weight", "blocks.3.expand.1.running_mean"):
+        assert not torch.equal(tensors[key], reference[key]), key
+
+
+def test_a_few_photos_a_class_are_all_trained_on(tmp_path):
+    few, many = shapes(tmp_path / "few", per_class=12), shapes(tmp_path / "many", per_class=40)
+    for root, held in ((few, 0), (many, 3 * 6)):  # 15% of 40 is 6 a class
+        train_classifier(config(tmp_path / root.name / "run", root, epochs=1, val_fraction=None), progress=False)
+        summary = json.loads((tmp_path / root.name / "run" / "summary.json").read_text())
+        assert summary["val_images"] == held

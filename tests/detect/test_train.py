@@ -51,7 +51,7 @@ def easy(tmp_path_factory):
 @pytest.fixture(scope="module")
 def trained(easy, tmp_path_factory):
     out = tmp_path_factory.mktemp("det") / "run"
-    cfg = DetectConfig(data=str(easy), out=str(out), size=SIDE, epochs=25, batch=8, lr=3e-3, augment=False,
+    cfg = DetectConfig(data=str(easy), out=str(out), backbone="micro", weights="none", size=SIDE, epochs=25, batch=8, lr=3e-3, augment=False,
                        val_fraction=0.25, workers=0, device="cpu")
     train_detector(cfg, progress=False)
     return out
@@ -113,7 +113,7 @@ def test_a_corrupt_image_is_skipped_with_a_warning_naming_it(trained, tmp_path):
 
 def test_resume_continues_to_the_same_weights(easy, tmp_path):
     def cfg(out, epochs):
-        return DetectConfig(data=str(easy), out=str(out), size=SIDE, epochs=epochs, batch=16, augment=True,
+        return DetectConfig(data=str(easy), out=str(out), backbone="micro", weights="none", size=SIDE, epochs=epochs, batch=16, augment=True,
                             workers=0, device="cpu")
 
     train_detector(cfg(tmp_path / "a", 2), progress=False)
@@ -124,3 +124,21 @@ def test_resume_continues_to_the_same_weights(easy, tmp_path):
     a, _ = checkpoint.read(tmp_path / "a" / "checkpoints" / "latest.safetensors")
     b, _ = checkpoint.read(tmp_path / "b" / "checkpoints" / "latest.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith("model."))
+
+
+def test_the_default_detector_is_ssdlite_on_imagenet_efficientnet(easy, tmp_path, monkeypatch):
+    from modiste.nn.pretrained import imagenet_state
+
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    cfg = DetectConfig(data=str(easy), out=str(tmp_path / "run"), size=SIDE, epochs=1, batch=16, lr=1e-9,
+                       augment=False, workers=0, device="cpu")
+    assert (cfg.backbone, cfg.weights) == ("efficientnet_lite0", "imagenet")
+    train_detector(cfg, progress=False)
+    det = Detector.load(tmp_path / "run")
+    assert type(det.net.backbone).__name__ == "EfficientNetLite"
+    # started from the released weights (a learning rate of 1e-9 leaves them where they were)
+    reference = imagenet_state("efficientnet_lite0")
+    for key in ("stem.0.weight", "blocks.10.depthwise.0.weight"):
+        assert torch.allclose(det.net.backbone.state_dict()[key], reference[key], atol=1e-6), key
+    with pytest.raises(ValueError, match="not resnet_r18"):
+        DetectConfig(data=str(easy), backbone="r18")

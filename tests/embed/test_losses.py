@@ -155,3 +155,42 @@ def test_rejects_unknown_options():
         TripletLoss(reduction="sum")
     with pytest.raises(ValueError):
         TripletLoss(distance="manhattan")(torch.randn(4, 2), torch.tensor([0, 0, 1, 1]))
+
+
+def test_supcon_is_the_mean_log_probability_of_each_anchors_positives():
+    from modiste.embed.supcon import SupConLoss
+
+    g = torch.Generator().manual_seed(0)
+    emb = torch.nn.functional.normalize(torch.randn(8, 5, generator=g), dim=1)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 2, 3])  # 3 has no positive: left out
+    t = 0.1
+    expected, anchors = 0.0, 0
+    for a in range(8):
+        others = [k for k in range(8) if k != a]
+        positives = [p for p in others if labels[p] == labels[a]]
+        if not positives:
+            continue
+        denom = torch.logsumexp(torch.stack([emb[a] @ emb[k] / t for k in others]), 0)
+        expected += float(sum(denom - emb[a] @ emb[p] / t for p in positives) / len(positives))
+        anchors += 1
+    loss, stats = SupConLoss(temperature=t)(emb * 3.0, labels)  # any length: normalised inside
+    assert loss.item() == pytest.approx(expected / anchors, rel=1e-5)
+    assert stats.n_triplets == 7 and 0 <= stats.active_fraction <= 1
+
+
+
+def test_supcon_pulls_pairs_together():
+    from modiste.embed.supcon import SupConLoss
+
+    torch.manual_seed(0)
+    emb = torch.randn(12, 8, requires_grad=True)
+    labels = torch.arange(6).repeat_interleave(2)
+    opt = torch.optim.SGD([emb], lr=0.5)
+    first = None
+    for _ in range(20):
+        loss, _ = SupConLoss(0.2)(emb, labels)
+        first = first if first is not None else loss.item()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.5 * first

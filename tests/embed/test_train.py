@@ -23,7 +23,7 @@ def pairs(tiny_catalog, tmp_path_factory):
 
 
 def config(out, data, **kw):
-    settings = dict(data=str(data), out=str(out), arch="vgg", width=8, dim=16, size=SIZE, epochs=2, batch=24, m=3,
+    settings = dict(data=str(data), out=str(out), backbone="vgg", width=8, dim=16, size=SIZE, epochs=2, batch=24, m=3,
                     lr=3e-3, holdout=0.25, workers=0, device="cpu")
     return EmbedConfig(**{**settings, **kw})
 
@@ -142,3 +142,48 @@ def test_eval_reports_street_to_shop_and_writes_its_files(pairs, tmp_path):
     for name in ("report", "results", "embeddings", "map", "map_html"):
         assert result.files[name].exists(), name
     assert "recall@1" in str(result)
+
+
+def test_a_query_box_crops_street_photos_only_and_travels_with_the_model(pairs, tmp_path):
+    from modiste.data.images import ImagePolicy, fit_image, load_image
+    from modiste.index.api import search  # noqa: F401 - reads queries through model.query_policy
+
+    box = (0.1, 0.2, 0.9, 0.8)
+    whole = read_embed_data(pairs.csv, size=SIZE, workers=0, progress=False)
+    cut = read_embed_data(pairs.csv, size=SIZE, query_box=box, workers=0, progress=False)
+    assert cut.paths == whole.paths and torch.equal(cut.labels, whole.labels) and torch.equal(cut.domain, whole.domain)
+    shop, street = (whole.domain == SHOP), (whole.domain == STREET)
+    assert torch.equal(cut.images[shop], whole.images[shop])  # shop photos stay whole
+    first = int(torch.nonzero(street)[0])
+    full = load_image(cut.paths[first], ImagePolicy())
+    h, w = full.shape[1:]
+    manual = fit_image(full[:, int(0.2 * h):round(0.8 * h), int(0.1 * w):round(0.9 * w)], ImagePolicy(size=(SIZE, SIZE)))
+    assert torch.equal(cut.images[first], manual)
+
+    train_embedding(config(tmp_path / "run", pairs.csv, epochs=1, query_box=list(box)), progress=False)
+    model = EmbeddingModel.load(tmp_path / "run")
+    assert model.query_box == box and model.query_policy.box == box and model.policy.box is None
+
+
+def test_the_default_embedding_starts_from_imagenet_and_keeps_its_frozen_stages(pairs, tmp_path, monkeypatch):
+    from modiste.nn.pretrained import imagenet_state
+
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    cfg = EmbedConfig(data=str(pairs.csv), out=str(tmp_path / "run"), size=SIZE, epochs=1, batch=24, m=3, loss="supcon",
+                      holdout=0.25, workers=0, device="cpu")
+    assert (cfg.backbone, cfg.weights, cfg.freeze) == ("efficientnet_lite0", "imagenet", 3)
+    train_embedding(cfg, progress=False)
+    net = EmbeddingModel.load(tmp_path / "run" / "checkpoints" / "latest.safetensors").net
+    state, reference = net.backbone.state_dict(), imagenet_state("efficientnet_lite0")
+    # stem and the stride 2-8 stages (blocks 0-4), BatchNorm statistics included, are the released ones
+    for key in ("stem.0.weight", "stem.1.running_mean", "blocks.4.project.1.running_var", "blocks.4.depthwise.0.weight"):
+        assert torch.equal(state[key], reference[key]), key
+    assert not torch.equal(state["blocks.5.depthwise.0.weight"], reference["blocks.5.depthwise.0.weight"])
+
+
+def test_old_run_settings_read_as_backbones():
+    old = {"data": "d", "arch": "convnext", "convnext_size": "atto", "backbone_weights": None, "size": 64}
+    assert (EmbedConfig.from_dict(old).backbone, EmbedConfig.from_dict(old).weights) == ("convnext_atto", "none")
+    assert EmbedConfig.from_dict({**old, "arch": "vgg"}).backbone == "vgg"
+    with pytest.raises(ValueError, match="box must be"):
+        EmbedConfig(data="d", backbone="vgg", query_box=[0.5, 0.2, 0.4, 0.9])

@@ -15,10 +15,12 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "latent_encoder": dict(size=32, latent_dim=16, width=8),
     "embed_vgg": dict(dim=16, width=8),
     "embed_convnext": dict(dim=16, size="micro"),
+    "embed_efficientnet": dict(dim=16),
     **{f"convnext_{size}": dict(num_classes=5) for size in ("micro", "atto", "femto", "pico", "nano", "tiny")},
     **{f"resnet_{size}": dict(num_classes=5) for size in ("r10", "r18", "r18w")},
     **{f"efficientnet_{v}": dict(num_classes=5) for v in ("lite0", "lite1", "lite2")},
     "ssd_convnext": dict(num_classes=3, image_size=64, extra_width=16),
+    "ssd_efficientnet": dict(num_classes=3, image_size=64, extra_width=16),
     "cagan_g": dict(width=8, depth=3),
     "cagan_d": dict(width=8),
 }
