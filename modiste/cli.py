@@ -230,15 +230,16 @@ def gan_eval(
     ckpt: Path = typer.Argument(..., help="Run folder or checkpoint."),
     data: Path = typer.Argument(..., help="Real images to compare with."),
     n: int = typer.Option(2000, help="Generated (and at most real) images."),
-    features: Optional[Path] = typer.Option(None, help="Feature-network checkpoint [train one on DATA]."),
+    features: str = typer.Option("imagenet", help="imagenet (ImageNet Lite0 features: comparable across data and runs), "
+                                                   "data (a network trained on DATA), or a feature-network checkpoint."),
     seed: int = typer.Option(0, help="Seed of the generated set."),
     out: Optional[Path] = typer.Option(None, help="Write the report as JSON here [RUN/eval/quality.json]."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda."),
 ):
     """Fréchet distance, KID and precision/recall in a feature network's space.
 
-    The default feature network is trained by modiste on DATA: numbers compare runs on the
-    same data, not with published Inception FIDs.
+    By default EfficientNet-Lite0's ImageNet features at 224 px, one space for every dataset and run
+    (not comparable with published Inception FIDs); --features data trains a small network on DATA.
 
     Example: modiste gan eval runs/gan/a data/cat --n 2000
     """

@@ -61,7 +61,8 @@ def invert(
     steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
     lr: Optional[float] = typer.Option(None, help="Adam step size on z [0.05]."),
     pixel_weight: Optional[float] = typer.Option(None, help="Pixel MSE weight [1]."),
-    feature_weight: Optional[float] = typer.Option(None, help="Discriminator-feature loss weight [0.5]."),
+    feature_weight: Optional[float] = typer.Option(None, help="Perceptual feature loss weight [0.5]."),
+    perceptual: Optional[str] = typer.Option(None, help="Perceptual space: discriminator, or imagenet (Lite0's ImageNet maps; slower) [discriminator]."),
     prior_weight: Optional[float] = typer.Option(None, help="Latent-prior weight [0.05]."),
     batch: Optional[int] = typer.Option(None, help="Images optimised together [64]."),
     workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
@@ -74,7 +75,7 @@ def invert(
 
     inv = invert_images(ckpt, images, encoder=encoder, workers=workers,
                         **_settings(steps=steps, lr=lr, pixel_weight=pixel_weight, feature_weight=feature_weight,
-                                    prior_weight=prior_weight, batch=batch))
+                                    perceptual=perceptual, prior_weight=prior_weight, batch=batch))
     path = inv.save(out)
     typer.echo(f"{inv}  (skipped {inv.info['skipped']['skipped']})\nwrote {path} and {path.with_suffix('.png')}")
 

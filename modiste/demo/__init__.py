@@ -145,7 +145,9 @@ def _gan_section(report: Report, out: Path, cat, settings: dict, progress: bool)
     quality = gan.evaluate(cat.csv, n=1000, progress=progress)
     quality.save(out / "gan-quality.json")
     ref = quality.reference
-    s.tables.append(("quality in the space of a classifier trained on the catalog's categories "
+    s.tables.append(("quality in EfficientNet-Lite0's ImageNet feature space at 224 px (comparable across "
+                     "datasets and runs, not with Inception FID)" if quality.feature_task == "imagenet" else
+                     "quality in the space of a classifier trained on the catalog's categories "
                      "(not comparable to Inception FID)",
                      ["metric", "generated vs real", "real vs real (two halves)"],
                      [("FD", quality.fd, ref["fd"]), ("KID", quality.kid, ref["kid"]),

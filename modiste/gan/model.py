@@ -111,13 +111,15 @@ class GAN:
         return ImageSet(to_uint8(self.generate(z)), z=z, names=[f"step{i:02d}" for i in range(steps)], nrow=steps,
                         info={"seed_a": seed_a, "seed_b": seed_b, "method": method, "checkpoint": str(self.path)})
 
-    def evaluate(self, data: str | Path, *, n: int = 2000, features: str | Path | None = None, seed: int = 0,
+    def evaluate(self, data: str | Path, *, n: int = 2000, features: str | Path = "imagenet", seed: int = 0,
                  workers: int | None = None, progress: bool = True) -> QualityReport:
         """FD, KID and precision/recall against the real images in ``data``.
 
-        ``features`` names a feature-network checkpoint; by default one is trained on ``data`` the first
-        time and kept next to the run (``RUN/eval/features-*.safetensors``) so later evaluations of the
-        same run on the same data share a feature space.
+        ``features``: ``imagenet`` (the default where its weights are installed): EfficientNet-Lite0's
+        ImageNet features at 224 px, one space for every dataset and run, as FID's Inception is;
+        ``data``: a small network trained on ``data`` the first time and kept next to the run
+        (``RUN/eval/features-*.safetensors``), so later evaluations of the same run on the same data
+        share it; or the path of such a feature-network checkpoint.
         """
         from modiste.data import ImagePolicy, open_dataset, scan
         from modiste.metrics.feature_space import load_feature_net, save_feature_net, train_feature_net
@@ -125,7 +127,15 @@ class GAN:
         resize = self.meta.get("config", {}).get("resize", "letterbox")
         dataset = open_dataset(data, ImagePolicy(size=(self.size, self.size), resize=resize))
         real, idx, _ = scan(dataset, progress=progress, num_workers=workers)
-        if features is None:
+        if str(features) == "imagenet":
+            from modiste.metrics.imagenet_space import ImagenetFeatures, imagenet_space_available
+
+            if imagenet_space_available():
+                return evaluate_generator(lambda k, s: self.generate(self.latents(k, s)), real,
+                                          ImagenetFeatures().to(self.device), features_path="imagenet", n=n,
+                                          seed=seed, device=self.device)
+            features = "data"  # no ImageNet weights installed: a space learnt on the data instead
+        if str(features) == "data":
             key = hashlib.sha1(f"{Path(data).resolve()}|{self.size}|{resize}".encode()).hexdigest()[:10]
             features = self.run_dir / "eval" / f"features-{key}.safetensors"
             if not Path(features).exists():

@@ -12,6 +12,14 @@ from modiste.metrics import frechet_distance, kernel_distance, precision_recall
 from modiste.metrics.feature_space import extract_features
 
 
+NOTES = {
+    "imagenet": ("EfficientNet-Lite0 ImageNet features at 224 px: one space for every dataset and run, so numbers "
+                 "compare across them; not with Inception FID/KID (another network, another scale)."),
+    "data": ("Feature space of a network modiste trained on this data; compare runs on the same data and "
+             "feature file only. Not comparable to Inception FID/KID."),
+}
+
+
 @dataclass
 class QualityReport:
     fd: float
@@ -21,11 +29,14 @@ class QualityReport:
     recall: float
     n_real: int
     n_fake: int
-    features: str                         # the feature network's checkpoint
-    feature_task: str                     # "classes" or "rotation"
+    features: str                         # "imagenet", or the checkpoint of a feature network trained on the data
+    feature_task: str                     # "imagenet", "classes" or "rotation"
     reference: dict[str, float] = field(default_factory=dict)  # the same metrics between two halves of the real set
-    note: str = ("Feature space of a network modiste trained on this data; compare runs on the same data and "
-                 "feature file only. Not comparable to Inception FID/KID.")
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.note:
+            self.note = NOTES["imagenet" if self.feature_task == "imagenet" else "data"]
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,8 +1,9 @@
 """GAN inversion, image -> z: the encoder's guess, then a short per-image optimisation of z.
 
-The loss is pixel MSE + a feature loss in the discriminator's intermediate layers (no pretrained
-perceptual network is available offline, and the discriminator already knows what matters in these
-images) + a prior term that keeps z where the generator was trained. The generator runs in eval
+The loss is pixel MSE + a perceptual feature loss + a prior term that keeps z where the generator
+was trained. The perceptual space is the discriminator's intermediate layers (it knows what matters
+in these images), or with ``perceptual="imagenet"`` EfficientNet-Lite0's ImageNet stride 4, 8 and
+16 maps of the images enlarged to 128 px (LPIPS' idea with the backbone modiste ships). The generator runs in eval
 mode, so every image's code is optimised independently of the rest of its batch.
 """
 from __future__ import annotations
@@ -32,7 +33,8 @@ class InversionSettings:
     steps: int = 100  # per-image optimisation steps after the encoder; 0 = encoder only
     lr: float = 0.05  # Adam on z; codes have unit scale, so a few hundredths moves them in tens of steps
     pixel_weight: float = 1.0  # MSE in [-1, 1] pixel space
-    feature_weight: float = 0.5  # discriminator-feature distance, each layer normalised by its energy
+    feature_weight: float = 0.5  # perceptual feature distance, each layer normalised by its energy
+    perceptual: str = "discriminator"  # the feature space: discriminator, or imagenet (slower: a real backbone)
     prior_weight: float = 0.05  # keeps |z|^2 / dim near 1 (normal prior) or z inside [-1, 1] (uniform)
     batch: int = 64
     seed: int = 0  # start codes when there is no encoder: those of GAN.latents(n, seed)
@@ -54,6 +56,25 @@ class DiscriminatorFeatures(nn.Module):
             if isinstance(layer, (nn.LeakyReLU, nn.ReLU, nn.GELU, nn.SiLU)):
                 out.append(x)
         return out
+
+
+class ImagenetFeatures(nn.Module):
+    """EfficientNet-Lite0's ImageNet stride 4, 8 and 16 maps of images enlarged to ``size`` px."""
+
+    def __init__(self, size: int = 128):
+        super().__init__()
+        from modiste.nn.pretrained import PREFERRED, load_backbone_weights
+        from modiste.nn.registry import create_model
+
+        self.size = size
+        self.net = load_backbone_weights(create_model(PREFERRED, num_classes=0), PREFERRED, "imagenet").eval()
+        self.net.requires_grad_(False)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if x.shape[-1] < self.size:
+            x = F.interpolate(x, size=(self.size, self.size * x.shape[-1] // x.shape[-2]), mode="bilinear",
+                              align_corners=False)
+        return self.net.feature_maps(x)[:3]
 
 
 def feature_distance(fa: list[torch.Tensor], fb: list[torch.Tensor]) -> torch.Tensor:
@@ -160,7 +181,11 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
     latent_dim = G.latent_dim
     G.eval().requires_grad_(False)
     feats = None
-    if D is not None and s.feature_weight > 0:
+    if s.perceptual not in ("discriminator", "imagenet"):
+        raise ValueError(f"perceptual must be 'discriminator' or 'imagenet', got {s.perceptual!r}")
+    if s.perceptual == "imagenet" and s.feature_weight > 0:
+        feats = ImagenetFeatures().to(device)
+    elif D is not None and s.feature_weight > 0:
         feats = DiscriminatorFeatures(D.eval().requires_grad_(False))
     if encoder is not None:
         encoder.eval().requires_grad_(False)
@@ -207,7 +232,7 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
     z = torch.cat(zs) if zs else torch.empty(0, latent_dim)
     originals = images if images.dtype == torch.uint8 else to_uint8(images)
     rec = torch.cat(recs) if recs else torch.empty_like(originals)
-    info = {"steps": s.steps, "encoder": encoder is not None, "feature_loss": feats is not None,
+    info = {"steps": s.steps, "encoder": encoder is not None, "feature_loss": s.perceptual if feats is not None else None,
             "settings": vars(s).copy()}
     return Inversion(z, originals.cpu(), rec, torch.cat(mses) if mses else torch.empty(0),
                      torch.cat(ssims) if ssims else torch.empty(0), info=info)

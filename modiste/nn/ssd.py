@@ -110,11 +110,16 @@ class SSD(nn.Module):
         self.conf = nn.ModuleList(predict(c, self.n_boxes * (num_classes + 1)) for c in chans)
         for head in self.conf:  # start near "background everywhere": most boxes are background
             last = head[-1] if isinstance(head, nn.Sequential) else head
-            nn.init.zeros_(last.weight)
+            if last is head:
+                nn.init.zeros_(last.weight)
+            else:  # small, not zero: the depthwise layer before it needs a gradient from the first step
+                nn.init.normal_(last.weight, std=0.01)
             nn.init.constant_(last.bias, 0.0)
             last.bias.data.view(self.n_boxes, num_classes + 1)[:, 0] = math.log(num_classes * 99)
         with torch.no_grad():
+            self.eval()  # one probe image: BatchNorm must not compute batch statistics from it
             sizes = [tuple(f.shape[2:]) for f in self._maps(torch.zeros(1, 3, image_size, image_size))]
+            self.train()
         self.map_sizes = sizes
         self.register_buffer("priors", default_boxes(sizes, smallest=smallest, largest=largest), persistent=False)
 

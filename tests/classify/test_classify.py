@@ -148,7 +148,9 @@ def test_pretrained_backbone_is_probed_then_fine_tuned(data, tmp_path, monkeypat
     assert summary["linear_probe"]["decay"] > 0 and 0 <= summary["linear_probe"]["val_accuracy"] <= 1
     clf = Classifier.load(tmp_path / "run")
     assert type(clf.net).__name__ == "EfficientNetLite" and clf.net.classifier.weight.shape == (3, 1280)
-    lrs = [r["lr"] for r in map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines())]
+    records = list(map(json.loads, (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()))
+    assert records[0]["epoch"] == 0 and "val_accuracy" in records[0]  # the probed model, validated before fine-tuning
+    lrs = [r["lr"] for r in records[1:]]
     assert lrs and all(lr > 0 for lr in lrs)
     tensors, meta = checkpoint.read(tmp_path / "run" / "checkpoints" / "latest.safetensors")
     scales = sorted({g["lr_scale"] for g in meta["optim"]["model"]["param_groups"]})

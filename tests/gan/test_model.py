@@ -51,12 +51,28 @@ def test_slerp_keeps_the_norm_between_equal_norm_codes():
 
 
 def test_evaluate_reports_metrics_and_reuses_its_feature_network(gan, tiny_catalog):
-    report = gan.evaluate(tiny_catalog.csv, n=40, progress=False, workers=0)
+    report = gan.evaluate(tiny_catalog.csv, n=40, features="data", progress=False, workers=0)
     for value in (report.fd, report.kid, report.precision, report.recall):
         assert np.isfinite(value)
     assert 0 <= report.precision <= 1 and 0 <= report.recall <= 1
     assert report.feature_task == "classes"  # the catalog has category labels
     assert set(report.reference) == {"fd", "kid", "precision", "recall"}
-    again = gan.evaluate(tiny_catalog.csv, n=40, progress=False, workers=0)
+    again = gan.evaluate(tiny_catalog.csv, n=40, features="data", progress=False, workers=0)
     assert again.features == report.features and again.fd == report.fd
     assert "Not comparable to Inception" in report.note and "FD" in str(report)
+
+
+def test_evaluate_defaults_to_imagenet_features_that_tell_real_from_noise(gan, tiny_catalog, tmp_path, monkeypatch):
+    from modiste.data.images import load_image
+    from modiste.gan.quality import evaluate_generator
+    from modiste.metrics.imagenet_space import ImagenetFeatures
+
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    report = gan.evaluate(tiny_catalog.csv, n=24, progress=False, workers=0)
+    assert report.features == "imagenet" and report.feature_task == "imagenet" and "ImageNet" in report.note
+    assert np.isfinite(report.fd) and report.fd > 0
+    # the same space scores noise far worse than the generator, and two real halves best
+    real = torch.stack([load_image(tiny_catalog.root / r["path"]) for r in tiny_catalog.records])
+    noise = evaluate_generator(lambda k, s: torch.rand(k, 3, 32, 32, generator=torch.Generator().manual_seed(s)) * 2 - 1,
+                               real, ImagenetFeatures(), features_path="imagenet", n=24)
+    assert noise.fd > report.fd > report.reference["fd"]

@@ -286,3 +286,14 @@ def test_reconstructions_are_g_of_the_codes(tiny_gan, inverted):
     with torch.no_grad():
         again = to_uint8(tiny_gan.G(inverted.z))
     assert (again.int() - inverted.reconstructions.int()).abs().max() <= 1
+
+
+def test_an_imagenet_perceptual_term_also_lowers_the_error(tiny_gan, catalog_images, tmp_path, monkeypatch):
+    monkeypatch.setenv("MODISTE_CACHE", str(tmp_path / "cache"))
+    x = catalog_images[:4]
+    start = invert(tiny_gan.G, x, steps=0, seed=0, progress=False)
+    out = invert(tiny_gan.G, x, steps=10, seed=0, perceptual="imagenet", progress=False)
+    assert out.info["feature_loss"] == "imagenet"
+    assert float(out.mse.mean()) < float(start.mse.mean())
+    with pytest.raises(ValueError, match="perceptual must be"):
+        invert(tiny_gan.G, x, steps=1, perceptual="vgg", progress=False)
