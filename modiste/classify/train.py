@@ -37,7 +37,7 @@ from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.mix import MODES as MIX_MODES, mix_batch
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
-from modiste.train.config import RunConfig
+from modiste.train.config import PretrainedStart, RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_amp, default_device
@@ -52,7 +52,7 @@ AUGMENT = dict(scale=(0.55, 1.0), perspective=0.05, p_perspective=0.3, rotate=6.
 
 
 @dataclass
-class ClassifyConfig(RunConfig):
+class ClassifyConfig(PretrainedStart, RunConfig):
     data: str = ""                  # class folders or a CSV with path and label columns
     val: str | None = None          # validation images [a share of DATA]
     out: str = "runs/shots/default"
@@ -108,15 +108,11 @@ class ClassifyConfig(RunConfig):
         if self.ema_epochs < 0:
             raise ValueError(f"ema_epochs must be >= 0, got {self.ema_epochs}")
 
-    @property
-    def pretrained(self) -> bool:
-        return self.weights != "none"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "ClassifyConfig":
+    @staticmethod
+    def upgrade(d: dict[str, Any]) -> dict[str, Any]:
         if "arch" in d and "backbone" not in d:  # runs saved before backbones had ImageNet weights
             d = {**d, "backbone": d["arch"], "weights": d.get("weights") or "none"}
-        return super().from_dict(d)
+        return d
 
 
 

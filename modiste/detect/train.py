@@ -25,14 +25,14 @@ from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, de
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
-from modiste.train.config import RunConfig
+from modiste.train.config import PretrainedStart, RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_amp, default_device
 
 
 @dataclass
-class DetectConfig(RunConfig):
+class DetectConfig(PretrainedStart, RunConfig):
     data: str = ""                 # COCO JSON, YOLO data YAML, or a folder holding either
     val: str | None = None         # validation data [DATA's val split, else a share of DATA]
     out: str = "runs/detect/default"
@@ -67,15 +67,11 @@ class DetectConfig(RunConfig):
         if self.freeze is None:
             self.freeze = 2 if self.pretrained else 0
 
-    @property
-    def pretrained(self) -> bool:
-        return self.weights != "none"
-
-    @classmethod
-    def from_dict(cls, d):
+    @staticmethod
+    def upgrade(d):
         if d.get("backbone") and "weights" not in d:  # runs saved before backbones had ImageNet weights
             d = {**d, "backbone": backbone_name(d["backbone"]), "weights": "none"}
-        return super().from_dict(d)
+        return d
 
 
 def build_detector(cfg: DetectConfig, num_classes: int) -> torch.nn.Module:

@@ -37,7 +37,7 @@ from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, de
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
-from modiste.train.config import RunConfig
+from modiste.train.config import PretrainedStart, RunConfig
 from modiste.train.plots import plot_curves
 from modiste.train.run import Budget, GracefulStop, open_run
 from modiste.train.dist import default_amp, default_device
@@ -64,7 +64,7 @@ class CosineClassifier(torch.nn.Module):
 
 
 @dataclass
-class EmbedConfig(RunConfig):
+class EmbedConfig(PretrainedStart, RunConfig):
     data: str = ""                   # class folders, a labelled CSV, or a pairs CSV (query, catalog, item)
     out: str = "runs/embed/default"
     # efficientnet_lite0|1|2, convnext_<size>, or vgg (the street-to-shop write-up's net)
@@ -126,16 +126,12 @@ class EmbedConfig(RunConfig):
         if self.query_box is not None:
             self.query_box = list(ImagePolicy(box=self.query_box).box)  # checked there
 
-    @property
-    def pretrained(self) -> bool:
-        return self.weights != "none"
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "EmbedConfig":
+    @staticmethod
+    def upgrade(d: dict[str, Any]) -> dict[str, Any]:
         if "arch" in d and "backbone" not in d:  # runs saved before backbones had ImageNet weights
             backbone = "vgg" if d["arch"] == "vgg" else f"convnext_{d.get('convnext_size', 'micro')}"
             d = {**d, "backbone": backbone, "weights": d.get("backbone_weights") or "none"}
-        return super().from_dict(d)
+        return d
 
 
 

@@ -175,26 +175,11 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
 def load_convnext_weights(model: ConvNeXt, path: str | os.PathLike) -> ConvNeXt:
     """Load weights in the public ConvNeXt layout. A classifier head of another class count is left as
     initialised (with a warning); any other missing, unexpected or misshapen key is an error."""
+    from modiste.nn.pretrained import load_state
+
     state = {k.removeprefix("module."): v for k, v in read_state_dict(path).items()}
-    own = model.state_dict()
-    head = {k for k in state if k.startswith("head.fc.")}
     n_file = state["head.fc.weight"].shape[0] if "head.fc.weight" in state else None
     if n_file is not None and n_file != model.num_classes:
         warnings.warn(f"{path}: classifier head for {n_file} classes, the model has {model.num_classes}: "
                       "head left as initialised", stacklevel=2)
-        state = {k: v for k, v in state.items() if k not in head}
-        own_head = {k for k in own if k.startswith("head.fc.")}
-    else:
-        own_head = set()
-    missing = sorted(set(own) - set(state) - own_head)
-    unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(state) & set(own) if state[k].shape != own[k].shape)
-    if missing or unexpected or wrong:
-        def few(keys):
-            return ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-        problems = [f"missing {few(missing)}" if missing else "", f"unexpected {few(unexpected)}" if unexpected else "",
-                    f"wrong shape {few(wrong)}" if wrong else ""]
-        raise ValueError(f"{path}: does not fit {type(model).__name__} widths {model.widths}: "
-                         + "; ".join(p for p in problems if p))
-    model.load_state_dict({**{k: own[k] for k in own_head}, **state})
-    return model
+    return load_state(model, state, str(path))
