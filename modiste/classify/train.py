@@ -31,7 +31,7 @@ from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
 from modiste.nn import checkpoint
 from modiste.classify.probe import linear_probe, pooled_features
-from modiste.nn.pretrained import (backbone_name, classifier_layer, default_backbone, default_weights, freeze_leading,
+from modiste.nn.pretrained import (memory_format, backbone_name, classifier_layer, default_backbone, default_weights, freeze_leading,
                                    load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
@@ -219,7 +219,8 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     net = _network(cfg, len(classes))
     if not resume:
         load_backbone_weights(net, cfg.backbone, cfg.weights)
-    net = net.to(device, memory_format=torch.channels_last)
+    layout = memory_format(cfg.backbone)
+    net = net.to(device, memory_format=layout)
     head = classifier_layer(net)
     frozen = freeze_leading(net, cfg.freeze)
     probe_report = None
@@ -308,7 +309,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
                 for stage in frozen:  # after any validation's net.train(): frozen BatchNorm keeps its statistics
                     stage.eval()
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    logits = net(mixed.x.contiguous(memory_format=torch.channels_last))
+                    logits = net(mixed.x.contiguous(memory_format=layout))
                 loss = mixed.loss(logits.float(), cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

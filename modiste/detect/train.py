@@ -20,7 +20,7 @@ from modiste.detect.metrics import DetectionMetrics, evaluate_detections
 from modiste.detect.model import KIND
 from modiste.io import atomic_write_json
 from modiste.nn import checkpoint
-from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+from modiste.nn.pretrained import (memory_format, FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
                                    load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
@@ -159,7 +159,8 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     run.write_config(cfg.to_dict())
 
     torch.manual_seed(cfg.seed)
-    net = build_detector(cfg, len(classes)).to(device, memory_format=torch.channels_last)
+    layout = memory_format(cfg.backbone)
+    net = build_detector(cfg, len(classes)).to(device, memory_format=layout)
     amp = default_amp(cfg.amp, device)
     frozen = freeze_leading(net.backbone, cfg.freeze)
     priors = net.priors.cpu()
@@ -213,7 +214,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                     stage.eval()
                 loc_t, labels_t = match_batch(b.boxes, b.labels, priors)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    loc, conf = net(b.images.to(device).contiguous(memory_format=torch.channels_last))
+                    loc, conf = net(b.images.to(device).contiguous(memory_format=layout))
                 loss, parts = multibox_loss(loc.float(), conf.float(), loc_t.to(device), labels_t.to(device))
                 opt.zero_grad(set_to_none=True)
                 loss.backward()

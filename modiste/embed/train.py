@@ -32,7 +32,7 @@ from modiste.io import atomic_write_json
 from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
 from modiste.nn import checkpoint
 from modiste.data.images import ImagePolicy
-from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+from modiste.nn.pretrained import (memory_format, FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
                                    load_backbone_weights)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
@@ -200,7 +200,8 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     atomic_write_json(run.path / "split.json", {"holdout": held.paths, "train_images": len(train)})
 
     torch.manual_seed(cfg.seed)
-    net = build_embedder(cfg).to(device, memory_format=torch.channels_last)
+    layout = memory_format(cfg.backbone)
+    net = build_embedder(cfg).to(device, memory_format=layout)
     frozen = freeze_leading(net.backbone, cfg.freeze)
     augment = SnapAugment.from_dict(cfg.augment)
     criterion = (TripletLoss(margin=cfg.margin, mining=cfg.mining) if cfg.loss == "triplet"
@@ -279,7 +280,7 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
                     stage.eval()
                 labels = train.labels[idx].to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-                    emb = net(x.contiguous(memory_format=torch.channels_last)).float()
+                    emb = net(x.contiguous(memory_format=layout)).float()
                 triplet, stats = criterion(emb, labels)
                 id_loss = F.cross_entropy(head(emb), class_index.to(device)[labels]) if cfg.id_weight else torch.zeros(())
                 loss = triplet + cfg.id_weight * id_loss
