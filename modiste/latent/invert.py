@@ -58,7 +58,7 @@ class DiscriminatorFeatures(nn.Module):
         return out
 
 
-class ImagenetFeatures(nn.Module):
+class ImagenetMaps(nn.Module):
     """EfficientNet-Lite0's ImageNet stride 4, 8 and 16 maps of images enlarged to ``size`` px."""
 
     def __init__(self, size: int = 128):
@@ -184,7 +184,7 @@ def invert(G: nn.Module, images: torch.Tensor, *, D: nn.Module | None = None, en
     if s.perceptual not in ("discriminator", "imagenet"):
         raise ValueError(f"perceptual must be 'discriminator' or 'imagenet', got {s.perceptual!r}")
     if s.perceptual == "imagenet" and s.feature_weight > 0:
-        feats = ImagenetFeatures().to(device)
+        feats = ImagenetMaps().to(device)
     elif D is not None and s.feature_weight > 0:
         feats = DiscriminatorFeatures(D.eval().requires_grad_(False))
     if encoder is not None:
