@@ -219,7 +219,7 @@ def train_classifier(cfg: ClassifyConfig, *, resume: bool = False, progress: boo
     net = _network(cfg, len(classes))
     if not resume:
         load_backbone_weights(net, cfg.backbone, cfg.weights)
-    layout = memory_format(cfg.backbone)
+    layout = memory_format(net)
     net = net.to(device, memory_format=layout)
     head = classifier_layer(net)
     frozen = freeze_leading(net, cfg.freeze)

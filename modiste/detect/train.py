@@ -159,8 +159,9 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     run.write_config(cfg.to_dict())
 
     torch.manual_seed(cfg.seed)
-    layout = memory_format(cfg.backbone)
-    net = build_detector(cfg, len(classes)).to(device, memory_format=layout)
+    net = build_detector(cfg, len(classes))
+    layout = memory_format(net)
+    net = net.to(device, memory_format=layout)
     amp = default_amp(cfg.amp, device)
     frozen = freeze_leading(net.backbone, cfg.freeze)
     priors = net.priors.cpu()

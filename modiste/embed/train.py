@@ -200,8 +200,9 @@ def train_embedding(cfg: EmbedConfig, *, resume: bool = False, progress: bool = 
     atomic_write_json(run.path / "split.json", {"holdout": held.paths, "train_images": len(train)})
 
     torch.manual_seed(cfg.seed)
-    layout = memory_format(cfg.backbone)
-    net = build_embedder(cfg).to(device, memory_format=layout)
+    net = build_embedder(cfg)
+    layout = memory_format(net)
+    net = net.to(device, memory_format=layout)
     frozen = freeze_leading(net.backbone, cfg.freeze)
     augment = SnapAugment.from_dict(cfg.augment)
     criterion = (TripletLoss(margin=cfg.margin, mining=cfg.mining) if cfg.loss == "triplet"

@@ -22,6 +22,7 @@ from torch import nn
 
 from modiste import __version__
 from modiste.io import atomic_path, atomic_write_json
+from modiste.nn.pretrained import memory_format
 from modiste.nn.registry import create_model, model_spec
 
 FORMAT = "modiste.checkpoint/1"
@@ -142,7 +143,7 @@ def load_model(path: str | os.PathLike, name: str | None = None, *, device: str 
     state, _ = read(path, prefix=name)
     model.load_state_dict(state)
     model.checkpoint_meta = meta
-    return model.to(device)
+    return model.to(device, memory_format=memory_format(model))
 
 
 def load_state_into(model: nn.Module, path: str | os.PathLike, name: str | None = None) -> nn.Module:

@@ -67,10 +67,12 @@ def default_weights(backbone: str) -> str:
     return "imagenet" if imagenet_installed(backbone) else "none"
 
 
-def memory_format(backbone: str) -> torch.memory_format:
-    """The layout a backbone trains fastest in on CPU: channels-last for EfficientNet-Lite (1.6-1.9x,
-    benchmarks/backbone_speed.py); the others stay in the NCHW layout they were tuned with."""
-    return torch.channels_last if backbone.startswith("efficientnet_") else torch.contiguous_format
+def memory_format(net: nn.Module) -> torch.memory_format:
+    """The layout a network runs fastest in on CPU, for training and inference: channels-last when it
+    holds an EfficientNet-Lite (1.6-1.9x, benchmarks/backbone_speed.py); the others stay in the NCHW
+    layout they were tuned with."""
+    fast = any(getattr(m, "channels_last", False) for m in net.modules())
+    return torch.channels_last if fast else torch.contiguous_format
 
 
 def cache_dir() -> Path:
