@@ -145,11 +145,15 @@ def gan_train(
     data: Optional[Path] = typer.Argument(None, help="Image folder (flat or class subfolders) or CSV manifest."),
     out: Path = typer.Option(..., help="Run folder (config, checkpoints, samples, metrics)."),
     size: Optional[int] = typer.Option(None, help="32, 64, 96 or 128 px [64]."),
-    arch: Optional[str] = typer.Option(None, help="dcgan or upconv [dcgan]."),
+    arch: Optional[str] = typer.Option(None, help="dcgan, upconv or projected (a light generator against a "
+                                                   "discriminator on frozen ImageNet features) [dcgan]."),
+    backbone: Optional[str] = typer.Option(None, help="projected: the ImageNet network D looks through, "
+                                                      "efficientnet_lite0|1|2 [efficientnet_lite0]."),
+    loss: Optional[str] = typer.Option(None, help="nonsaturating or hinge [hinge for projected]."),
     latent_dim: Optional[int] = typer.Option(None, help="Latent size [100]."),
     prior: Optional[str] = typer.Option(None, help="normal or uniform [normal]."),
-    g_width: Optional[int] = typer.Option(None, help="Generator base width [64]."),
-    d_width: Optional[int] = typer.Option(None, help="Discriminator base width [64 dcgan, 32 upconv]."),
+    g_width: Optional[int] = typer.Option(None, help="Generator base width [64; 16 projected]."),
+    d_width: Optional[int] = typer.Option(None, help="Discriminator base width [64; 32 upconv]."),
     batch: Optional[int] = typer.Option(None, help="Global batch size [64]."),
     epochs: Optional[float] = typer.Option(None, help="Passes over the data [25]."),
     kimg: Optional[float] = typer.Option(None, help="Image budget in thousands (overrides epochs)."),
@@ -165,7 +169,7 @@ def gan_train(
     amp: Optional[bool] = typer.Option(None, "--amp/--no-amp", help="bf16 autocast [off]."),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
 ):
-    """Train a DCGAN-family generator on garment photos.
+    """Train a generator of new designs on garment photos.
 
     Example: modiste gan train data/cat --size 64 --arch dcgan --out runs/gan/a --epochs 20
     Resume:  modiste gan train --out runs/gan/a --resume
@@ -175,7 +179,7 @@ def gan_train(
 
     if data is None and not resume:
         raise typer.BadParameter("give DATA (or --resume an existing run)")
-    settings = _given(size=size, arch=arch, latent_dim=latent_dim, prior=prior, g_width=g_width, d_width=d_width,
+    settings = _given(size=size, arch=arch, backbone=backbone, loss=loss, latent_dim=latent_dim, prior=prior, g_width=g_width, d_width=d_width,
                       batch=batch, epochs=epochs, kimg=kimg, minutes=minutes, lr=lr, seed=seed, small_data=small_data,
                       tick_kimg=tick_kimg, snapshot_ticks=snapshot_ticks, resize=resize, workers=workers, device=device,
                       amp=amp)

@@ -4,8 +4,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-ARCHS = ("dcgan", "upconv")
+ARCHS = ("dcgan", "upconv", "projected")
 PRIORS = ("normal", "uniform")
+LOSSES = ("nonsaturating", "hinge")
 
 
 @dataclass
@@ -13,15 +14,19 @@ class GANConfig:
     data: str = ""                      # image folder, CSV manifest, or list file
     out: str = "runs/gan/default"       # run folder
     size: int = 64                      # 32, 64, 96 or 128 px (square)
-    arch: str = "dcgan"                 # "dcgan" (Radford et al.) or "upconv" (nearest upsample + 3x3 conv)
+    # "dcgan" (Radford et al.), "upconv" (nearest upsample + 3x3 conv) or "projected" (a light FastGAN
+    # generator against a discriminator on frozen ImageNet features: Sauer et al. 2021)
+    arch: str = "dcgan"
+    backbone: str = "efficientnet_lite0"  # projected: the frozen ImageNet network D looks through
     latent_dim: int = 100               # the 100-d code of the DCGAN paper and both write-ups
     prior: str = "normal"               # z ~ N(0, 1) or U[-1, 1] (the paper's choice)
-    g_width: int | None = None          # generator base width; None = the arch's default (64)
-    d_width: int | None = None          # discriminator base width; None = 64 for dcgan, 32 for upconv
+    g_width: int | None = None          # generator base width; None = the arch's default (64; 16 projected)
+    d_width: int | None = None          # discriminator base width; None = 64 for dcgan and projected, 32 for upconv
+    loss: str | None = None             # nonsaturating or hinge [hinge for projected, as its paper]
     batch: int = 64                     # global batch; split evenly over torchrun processes
     lr: float = 2e-4                    # Adam lr and beta1 = 0.5: the DCGAN paper's values, stable for this family
-    beta1: float = 0.5
-    beta2: float = 0.999
+    beta1: float | None = None          # [0.5; 0 for projected, as its paper]
+    beta2: float | None = None          # [0.999; 0.99 for projected]
     epochs: float | None = 25           # budget in passes over the data ...
     kimg: float | None = None           # ... or in thousands of real images shown (overrides epochs)
     minutes: float | None = None        # optional wall-clock cap on this invocation (a resume starts a new one)
@@ -43,6 +48,15 @@ class GANConfig:
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
+        projected = self.arch == "projected"
+        if self.loss is None:
+            self.loss = "hinge" if projected else "nonsaturating"
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, not {self.loss!r}")
+        if self.beta1 is None:
+            self.beta1 = 0.0 if projected else 0.5
+        if self.beta2 is None:
+            self.beta2 = 0.99 if projected else 0.999
         if self.prior not in PRIORS:
             raise ValueError(f"prior must be one of {PRIORS}, not {self.prior!r}")
         if self.size not in (32, 64, 96, 128):
@@ -52,11 +66,11 @@ class GANConfig:
 
     @property
     def generator_width(self) -> int:
-        return self.g_width or 64
+        return self.g_width or (16 if self.arch == "projected" else 64)
 
     @property
     def discriminator_width(self) -> int:
-        return self.d_width or (64 if self.arch == "dcgan" else 32)
+        return self.d_width or (32 if self.arch == "upconv" else 64)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

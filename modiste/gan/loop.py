@@ -25,6 +25,7 @@ from modiste.gan.augment import DiffAugment
 from modiste.gan.config import GANConfig
 from modiste.gan.ema import ema_beta, recalibrate_batchnorm, update_ema
 from modiste.nn import checkpoint
+from modiste.nn.pretrained import load_backbone_weights
 from modiste.nn.registry import create_model
 from modiste.results import make_grid, save_png, to_uint8
 from modiste.train.dist import World, agree, average_gradients, barrier, init_from_env, shutdown
@@ -52,7 +53,11 @@ def step_seed(seed: int, rank: int, step: int) -> int:
 
 def build_networks(cfg: GANConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
     G = create_model(f"{cfg.arch}_g", size=cfg.size, latent_dim=cfg.latent_dim, width=cfg.generator_width)
-    D = create_model(f"{cfg.arch}_d", size=cfg.size, width=cfg.discriminator_width)
+    if cfg.arch == "projected":
+        D = create_model("projected_d", size=cfg.size, width=cfg.discriminator_width, backbone=cfg.backbone)
+        load_backbone_weights(D.backbone, cfg.backbone, "imagenet")
+    else:
+        D = create_model(f"{cfg.arch}_d", size=cfg.size, width=cfg.discriminator_width)
     return G, D
 
 
@@ -84,8 +89,11 @@ def resolve_config(cfg: GANConfig, run: RunDir, resume: bool, overrides: set[str
 
 
 def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment=None, amp: bool = False,
-             world: World = World()) -> torch.Tensor:
-    """One D step then one G step; returns (loss_D, loss_G, D(x), D(G(z))) as a tensor, without a host sync."""
+             loss: str = "nonsaturating", world: World = World()) -> torch.Tensor:
+    """One D step then one G step; returns (loss_D, loss_G, D(x), D(G(z))) as a tensor, without a host sync.
+
+    ``loss``: the non-saturating logistic loss of the DCGAN family, or the hinge loss (D pushes real
+    logits above 1 and generated ones below -1; G raises its logits)."""
     augment = augment or (lambda x: x)
     autocast = lambda: torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)  # noqa: E731
     # D step: real -> 1, generated -> 0 (the sigmoid lives inside softplus, which is numerically safe)
@@ -93,22 +101,28 @@ def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment
         fake = G(z)
         logits_real = D(augment(real)).float()
         logits_fake = D(augment(fake.detach())).float()
-    loss_D = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+    if loss == "hinge":
+        loss_D = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+    else:
+        loss_D = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
-    average_gradients(list(D.parameters()), world)
+    average_gradients([p for p in D.parameters() if p.requires_grad], world)
     opt_D.step()
 
     # G step (non-saturating): D's weights need no gradient here, only its input does
-    D.requires_grad_(False)
+    trainable = [p for p in D.parameters() if p.requires_grad]
+    for p in trainable:
+        p.requires_grad_(False)
     with autocast():
         logits_gen = D(augment(fake)).float()
-    loss_G = F.softplus(-logits_gen).mean()
+    loss_G = -logits_gen.mean() if loss == "hinge" else F.softplus(-logits_gen).mean()
     opt_G.zero_grad(set_to_none=True)
     loss_G.backward()
     average_gradients(list(G.parameters()), world)
     opt_G.step()
-    D.requires_grad_(True)
+    for p in trainable:
+        p.requires_grad_(True)
     return torch.stack([loss_D, loss_G, torch.sigmoid(logits_real).mean(), torch.sigmoid(logits_fake).mean()]).detach()
 
 
@@ -155,7 +169,7 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
         net.to(device, memory_format=memory_format)
     fused = device.type in ("cpu", "cuda")
     opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
-    opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
+    opt_D = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=fused)
     step = 0
     if resume:
         tensors, meta = checkpoint.read(run.latest, device=device)
@@ -221,7 +235,8 @@ def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozens
             real = real.contiguous(memory_format=memory_format)
             z = sample_prior(local_batch, cfg.latent_dim, cfg.prior, device=device)
 
-            stats += gan_step(G, D, opt_G, opt_D, real, z, augment=augment, amp=cfg.amp, world=world)
+            stats += gan_step(G, D, opt_G, opt_D, real, z, augment=augment, amp=cfg.amp, loss=cfg.loss,
+                              world=world)
             step += 1
             update_ema(G_ema, G, ema_beta(cfg.batch, step * cfg.batch, cfg.ema_kimg, cfg.ema_rampup))
             steps_in_tick += 1

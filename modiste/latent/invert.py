@@ -41,17 +41,20 @@ class InversionSettings:
 
 
 class DiscriminatorFeatures(nn.Module):
-    """The outputs of every activation inside ``D.features``: a perceptual space learnt on this data."""
+    """The outputs of every activation inside ``D.features``, or a projected discriminator's mixed
+    maps: a perceptual space learnt on this data."""
 
     def __init__(self, D: nn.Module):
         super().__init__()
-        if not hasattr(D, "features"):
+        if not hasattr(D, "features") and not hasattr(D, "mixed_maps"):
             raise ValueError(f"{type(D).__name__} has no .features block to take feature-loss layers from")
-        self.layers = D.features
+        self.D = D
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        if hasattr(self.D, "mixed_maps"):
+            return self.D.mixed_maps(x)
         out = []
-        for layer in self.layers:
+        for layer in self.D.features:
             x = layer(x)
             if isinstance(layer, (nn.LeakyReLU, nn.ReLU, nn.GELU, nn.SiLU)):
                 out.append(x)

@@ -58,4 +58,5 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
 
 def _import_builtin_models() -> None:
     # Importing the modules runs their @register_model decorators.
-    from modiste.nn import cagan, convnext, dcgan, efficientnet, embedding, encoder, features, resnet, ssd, upconv  # noqa: F401
+    from modiste.nn import (cagan, convnext, dcgan, efficientnet, embedding, encoder, features, projected,  # noqa: F401
+                           resnet, ssd, upconv)

@@ -13,6 +13,8 @@ from PIL import Image
 
 from modiste.data import BadImageWarning
 from modiste.gan import GAN
+from modiste.gan.config import GANConfig
+from modiste.gan.loop import build_networks
 from modiste.nn import checkpoint
 
 TINY = dict(size=32, g_width=8, d_width=8, batch=8, tick_kimg=0.04, workers=0)  # 5 steps a tick
@@ -25,7 +27,7 @@ def _same_weights(a, b) -> list[str]:
     return [k for k in ta if not torch.equal(ta[k], tb[k])]
 
 
-@pytest.mark.parametrize("arch, prior", [("dcgan", "normal"), ("upconv", "uniform")])
+@pytest.mark.parametrize("arch, prior", [("dcgan", "normal"), ("upconv", "uniform"), ("projected", "normal")])
 def test_training_fills_the_run_folder(tiny_catalog, tmp_path, arch, prior):
     gan = GAN.train(tiny_catalog.csv, out=tmp_path / "run", arch=arch, prior=prior, kimg=0.08,
                     snapshot_ticks=1, progress=False, **TINY)
@@ -43,14 +45,34 @@ def test_training_fills_the_run_folder(tiny_catalog, tmp_path, arch, prior):
     assert Image.open(run / "samples" / "latest.png").size[0] > 8 * 32
 
 
-def test_resume_continues_exactly(tiny_catalog, tmp_path):
-    GAN.train(tiny_catalog.csv, out=tmp_path / "straight", kimg=0.16, progress=False, **TINY)
-    GAN.train(tiny_catalog.csv, out=tmp_path / "halves", kimg=0.08, progress=False, **TINY)
+@pytest.mark.parametrize("arch", ["dcgan", "projected"])
+def test_resume_continues_exactly(tiny_catalog, tmp_path, arch):
+    GAN.train(tiny_catalog.csv, out=tmp_path / "straight", arch=arch, kimg=0.16, progress=False, **TINY)
+    GAN.train(tiny_catalog.csv, out=tmp_path / "halves", arch=arch, kimg=0.08, progress=False, **TINY)
     gan = GAN.train(out=tmp_path / "halves", resume=True, kimg=0.16, progress=False)
     assert gan.meta["step"] == 20
     assert _same_weights(tmp_path / "straight", tmp_path / "halves") == []
     steps = [json.loads(x)["step"] for x in (tmp_path / "halves" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [5, 10, 15, 20]
+
+
+def test_projected_discriminator_reads_through_frozen_imagenet_weights(tiny_catalog, tmp_path):
+    from modiste.nn.pretrained import imagenet_state
+
+    gan = GAN.train(tiny_catalog.csv, out=tmp_path / "run", arch="projected", kimg=0.08, progress=False, **TINY)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["loss"] == "hinge" and config["beta1"] == 0.0 and config["backbone"] == "efficientnet_lite0"
+    tensors, _ = checkpoint.read(tmp_path / "run")
+    imagenet = imagenet_state("efficientnet_lite0")
+    backbone = {k.removeprefix("D.backbone."): v for k, v in tensors.items()
+                if k.startswith("D.backbone.") and not k.endswith("num_batches_tracked")}
+    assert len(backbone) > 100 and all(torch.equal(v, imagenet[k]) for k, v in backbone.items())  # BatchNorm statistics too
+    torch.manual_seed(0)  # the run's seed: its starting networks
+    _, start = build_networks(GANConfig(data="-", arch="projected", kimg=1, size=32, g_width=8, d_width=8))
+    start = start.state_dict()
+    heads = [k for k in tensors if k.startswith("D.heads.") and k.endswith("original")]
+    assert heads and all(not torch.equal(tensors[k], start[k.removeprefix("D.")]) for k in heads)  # the heads learnt
+    assert gan.D.train().backbone.training is False
 
 
 def test_an_existing_run_is_never_overwritten(tiny_catalog, tmp_path):

@@ -12,6 +12,8 @@ SMALL = {  # tiny widths keep the whole parametrized suite to a few seconds
     "dcgan_d": dict(size=32, width=8),
     "upconv_g": dict(size=32, latent_dim=16, width=8),
     "upconv_d": dict(size=32, width=8),
+    "projected_g": dict(size=32, latent_dim=16, width=8),
+    "projected_d": dict(size=32, width=8),
     "feature_net": dict(num_classes=5, width=8, feature_dim=16),
     "latent_encoder": dict(size=32, latent_dim=16, width=8),
     "embed_vgg": dict(dim=16, width=8),
@@ -75,6 +77,8 @@ def test_shapes_and_range(name):
     elif name.endswith("_g"):
         assert out.shape == (4, 3, 32, 32)
         assert out.min() >= -1 and out.max() <= 1
+    elif name == "projected_d":  # patch logits of every scale
+        assert out.ndim == 2 and out.shape[0] == 4 and out.shape[1] > 4
     elif name.endswith("_d"):
         assert out.shape == (4,)
     elif name == "latent_encoder":
@@ -90,14 +94,14 @@ def test_shapes_and_range(name):
         assert model.features(make_input(name)).shape == (4, getattr(model, "feature_dim", 16))
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "upconv"])
+@pytest.mark.parametrize("arch", ["dcgan", "upconv", "projected"])
 @pytest.mark.parametrize("size", [32, 64, 96, 128])
 def test_gan_pairs_at_every_size(arch, size):
     G = create_model(f"{arch}_g", size=size, latent_dim=8, width=4)
     D = create_model(f"{arch}_d", size=size, width=4)
     x = G(torch.randn(2, 8))
     assert x.shape == (2, 3, size, size)
-    assert D(x).shape == (2,)
+    assert D(x).shape[0] == 2 and D(x).ndim == (2 if arch == "projected" else 1)
     E = create_model("latent_encoder", size=size, latent_dim=8, width=4)
     assert E(x).shape == (2, 8)
 
@@ -112,6 +116,9 @@ def test_gradients_reach_every_parameter(name):
     model = create_model(name, **SMALL[name])
     loss_of(name, forward(model, make_input(name))).backward()
     for pname, p in model.named_parameters():
+        if not p.requires_grad:  # frozen by design (a projected discriminator's ImageNet network)
+            assert p.grad is None, pname
+            continue
         assert p.grad is not None and torch.isfinite(p.grad).all(), pname
         assert p.grad.abs().sum() > 0, pname
 
