@@ -38,6 +38,7 @@ from modiste.data.images import ImagePolicy, load_image
 from modiste.index.reading import default_workers
 from modiste.data.synth import catalog
 from modiste.index import Index
+from modiste.nn.pretrained import memory_format
 from modiste.nn.registry import create_model
 from machine_load import Quiet, add_quiet_args  # benchmarks/ is on sys.path when a script runs
 
@@ -64,7 +65,7 @@ def write_jpegs(out: Path, n: int, size: int) -> list[Path]:
 
 
 def make_embed_fn(model: torch.nn.Module):
-    model.eval()
+    model.eval().to(memory_format=memory_format(model))  # the layout a loaded model runs in
 
     @torch.inference_mode()
     def embed(images: torch.Tensor) -> torch.Tensor:
