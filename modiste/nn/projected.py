@@ -57,7 +57,7 @@ class SkipExcitation(nn.Module):
 
 
 class LightGenerator(nn.Module):
-    def __init__(self, size: int = 64, latent_dim: int = 100, width: int = 32, max_channels: int = 512):
+    def __init__(self, size: int = 64, latent_dim: int = 100, width: int = 16, max_channels: int = 512):
         super().__init__()
         self.size, self.latent_dim = size, latent_dim
         base, steps = base_grid(size)
@@ -148,7 +148,7 @@ class ProjectedDiscriminator(nn.Module):
 
 
 @register_model
-def projected_g(size: int = 64, latent_dim: int = 100, width: int = 32) -> LightGenerator:
+def projected_g(size: int = 64, latent_dim: int = 100, width: int = 16) -> LightGenerator:
     return LightGenerator(size, latent_dim, width)
 
 
