@@ -66,12 +66,10 @@ class ImagenetMaps(nn.Module):
 
     def __init__(self, size: int = 128):
         super().__init__()
-        from modiste.nn.pretrained import PREFERRED, load_backbone_weights
-        from modiste.nn.registry import create_model
+        from modiste.nn.pretrained import frozen_imagenet
 
         self.size = size
-        self.net = load_backbone_weights(create_model(PREFERRED, num_classes=0), PREFERRED, "imagenet").eval()
-        self.net.requires_grad_(False)
+        self.net = frozen_imagenet()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if x.shape[-1] < self.size:

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modiste.nn.pretrained import PREFERRED, imagenet_installed, load_backbone_weights
-from modiste.nn.registry import create_model
+from modiste.nn.pretrained import PREFERRED, frozen_imagenet, imagenet_installed
 
 SIZE = 224
 
@@ -23,7 +22,7 @@ class ImagenetFeatures(nn.Module):
     def __init__(self, backbone: str = PREFERRED, size: int = SIZE):
         super().__init__()
         self.size = size
-        self.net = load_backbone_weights(create_model(backbone, num_classes=0), backbone, "imagenet").eval()
+        self.net = frozen_imagenet(backbone)
         self.feature_meta = {"task": "imagenet", "backbone": backbone, "image_size": [size, size]}
 
     @torch.no_grad()

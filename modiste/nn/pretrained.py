@@ -222,6 +222,15 @@ def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str) ->
     return model
 
 
+def frozen_imagenet(backbone: str = PREFERRED) -> nn.Module:
+    """A backbone with its ImageNet weights, no classifier, in eval mode with no gradients of its
+    own, in its fastest layout: a fixed feature space (metrics, perceptual losses)."""
+    from modiste.nn.registry import create_model
+
+    net = load_backbone_weights(create_model(backbone, num_classes=0), backbone, "imagenet")
+    return net.eval().requires_grad_(False).to(memory_format=memory_format(net))
+
+
 def load_backbone_weights(model: nn.Module, backbone: str, weights: str | os.PathLike | None) -> nn.Module:
     """Start ``model`` (a registered ``backbone``) from ``imagenet``, ``none``/None (as initialised) or a
     local file (safetensors or a torch state dict; EfficientNet-PyTorch key names are accepted)."""
