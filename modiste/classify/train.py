@@ -31,8 +31,8 @@ from modiste.io import atomic_write_json
 from modiste.metrics.classification import classification_report
 from modiste.nn import checkpoint
 from modiste.classify.probe import linear_probe, pooled_features
-from modiste.nn.pretrained import (memory_format, backbone_name, classifier_layer, default_backbone, default_weights, freeze_leading,
-                                   load_backbone_weights)
+from modiste.nn.pretrained import (backbone_name, classifier_layer, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights, memory_format)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.mix import MODES as MIX_MODES, mix_batch

@@ -20,8 +20,8 @@ from modiste.detect.metrics import DetectionMetrics, evaluate_detections
 from modiste.detect.model import KIND
 from modiste.io import atomic_write_json
 from modiste.nn import checkpoint
-from modiste.nn.pretrained import (memory_format, FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
-                                   load_backbone_weights)
+from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights, memory_format)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine

@@ -32,8 +32,8 @@ from modiste.io import atomic_write_json
 from modiste.metrics.retrieval import DEFAULT_KS, retrieval_report
 from modiste.nn import checkpoint
 from modiste.data.images import ImagePolicy
-from modiste.nn.pretrained import (memory_format, FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
-                                   load_backbone_weights)
+from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+                                   load_backbone_weights, memory_format)
 from modiste.nn.registry import create_model
 from modiste.progress import progress_bar
 from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine

@@ -96,6 +96,7 @@ def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment
     logits above 1 and generated ones below -1; G raises its logits)."""
     augment = augment or (lambda x: x)
     autocast = lambda: torch.autocast(real.device.type, dtype=torch.bfloat16, enabled=amp)  # noqa: E731
+    trainable = [p for p in D.parameters() if p.requires_grad]  # not a projected D's frozen ImageNet network
     # D step: real -> 1, generated -> 0 (the sigmoid lives inside softplus, which is numerically safe)
     with autocast():
         fake = G(z)
@@ -107,11 +108,10 @@ def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment
         loss_D = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
     opt_D.zero_grad(set_to_none=True)
     loss_D.backward()
-    average_gradients([p for p in D.parameters() if p.requires_grad], world)
+    average_gradients(trainable, world)
     opt_D.step()
 
-    # G step (non-saturating): D's weights need no gradient here, only its input does
-    trainable = [p for p in D.parameters() if p.requires_grad]
+    # G step: D's weights need no gradient here, only its input does
     for p in trainable:
         p.requires_grad_(False)
     with autocast():
