@@ -70,17 +70,17 @@ def main() -> None:
     shop = shop_the_look([p["person"] for p in pairs], detector, index, k=len(articles), margin=args.margin, model=model)
     t_shop = time.perf_counter() - t0
 
-    article_of = {Path(a).resolve(): i for i, a in enumerate(articles)}
+    article_of = {Path(p["person"]).resolve(): Path(p["article"]).resolve() for p in pairs}
     ranks, missed = [], 0
-    for i, look in enumerate(shop.looks):
+    for look in shop.looks:
         upper = [it for it in look.items if it.category in UPPER]
         if not upper:
             missed += 1
             ranks.append(len(articles))
             continue
         best = max(upper, key=lambda it: it.score)
-        found = [m["rank"] - 1 for m in best.matches if Path(m["path"]).resolve() in article_of
-                 and article_of[Path(m["path"]).resolve()] == i]
+        truth = article_of[Path(look.snap).resolve()]
+        found = [m["rank"] - 1 for m in best.matches if Path(m["path"]).resolve() == truth]
         ranks.append(found[0] if found else len(articles))
 
     # a page for the first photos, with each item's five best matches
