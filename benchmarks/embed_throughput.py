@@ -35,9 +35,9 @@ import torch
 from PIL import Image
 
 from modiste.data.images import ImagePolicy, load_image
-from modiste.index.reading import default_workers
+from modiste.retrieval.index.reading import default_workers
 from modiste.data.synth import catalog
-from modiste.index import Index
+from modiste.retrieval.index import Index
 from modiste.nn.pretrained import memory_format
 from modiste.nn.registry import create_model
 from machine_load import Quiet, add_quiet_args  # benchmarks/ is on sys.path when a script runs

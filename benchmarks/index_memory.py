@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from modiste.index import Index
+from modiste.retrieval.index import Index
 from modiste.nn.registry import create_model
 from machine_load import OtherLoad  # benchmarks/ is on sys.path when a script runs
 

@@ -38,7 +38,7 @@ from typing import Callable
 import faiss
 import numpy as np
 
-from modiste.index import Index
+from modiste.retrieval.index import Index
 from machine_load import Quiet, add_quiet_args  # benchmarks/ is on sys.path when a script runs
 
 MODEL_INFO = {"kind": "benchmark", "arch": "synthetic", "image_size": [64, 64]}

@@ -25,9 +25,9 @@ import torch
 
 from modiste.data.images import load_image
 from modiste.detect.model import Detector
-from modiste.detect.shop import shop_the_look
-from modiste.embed.model import EmbeddingModel
-from modiste.index import build_index
+from modiste.retrieval.shop import shop_the_look
+from modiste.retrieval.embed.model import Embedder
+from modiste.retrieval.index import build_index
 from modiste.io import atomic_write_json
 
 UPPER = ("top", "outer", "dress")
@@ -60,7 +60,7 @@ def main() -> None:
 
     pairs = read_pairs(args.pairs, args.rows)
     articles = [p["article"] for p in pairs]
-    model = EmbeddingModel.load(args.embed)
+    model = Embedder.load(args.embed)
     t0 = time.perf_counter()
     index, _ = build_index(articles, model, args.out / "index")
     t_index = time.perf_counter() - t0

@@ -8,22 +8,29 @@ __version__ = "0.1.0"
 
 # Public names, imported on first use so that `import modiste` (and the CLI's --help) stay fast.
 _LAZY = {
+    # every capability: X.train(data, out=..., **settings) -> X, X.load(path) -> X, then its verbs
     "GAN": ("modiste.gan", "GAN"),
-    "GANConfig": ("modiste.gan", "GANConfig"),
+    "Embedder": ("modiste.retrieval", "Embedder"),
+    "Index": ("modiste.retrieval", "Index"),
+    "Detector": ("modiste.detect", "Detector"),
+    "ShotClassifier": ("modiste.shots", "ShotClassifier"),
+    "TryOn": ("modiste.tryon", "TryOn"),
+    "Regulation": ("modiste.shots", "Regulation"),
+    # functions over them
+    "sort": ("modiste.shots", "sort"),
+    "shop_the_look": ("modiste.retrieval", "shop_the_look"),
+    "run_demo": ("modiste.demo", "run_demo"),
+    # packages of tools and data
+    "latent": ("modiste.latent", None),
     "synth": ("modiste.data.synth", None),
     "data": ("modiste.data", None),
     "metrics": ("modiste.metrics", None),
     "open_image": ("modiste.data", "open_image"),
     "open_dataset": ("modiste.data", "open_dataset"),
-    "create_model": ("modiste.nn.registry", "create_model"),
-    "list_models": ("modiste.nn.registry", "list_models"),
+    # networks
+    "create_model": ("modiste.nn", "create_model"),
+    "list_models": ("modiste.nn", "list_models"),
     "load_model": ("modiste.nn.checkpoint", "load_model"),
-    "run_demo": ("modiste.demo", "run_demo"),
-    "Index": ("modiste.index", "Index"),
-    "EmbeddingModel": ("modiste.embed.model", "EmbeddingModel"),
-    "Detector": ("modiste.detect.model", "Detector"),
-    "Classifier": ("modiste.classify.model", "Classifier"),
-    "TryOn": ("modiste.tryon.apply", "TryOn"),
 }
 
 __all__ = ["__version__", *_LAZY]

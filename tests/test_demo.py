@@ -1,7 +1,10 @@
 """The demo end to end at toy scale: every section on one page, the GAN part resumable."""
+import pytest
+
 from modiste.demo import run_demo
 
 
+@pytest.mark.slow
 def test_demo_writes_one_page_with_every_section(tmp_path):
     tiny = dict(size=32, g_width=8, d_width=8, batch=16, kimg=0.08, tick_kimg=0.04)
     latent = dict(encoder_steps=6, refine_steps=2, refine_n=8, map_thumb=16)

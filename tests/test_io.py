@@ -17,10 +17,3 @@ def test_error_inside_atomic_path_keeps_old_content_and_no_temp(tmp_path):
             raise RuntimeError("killed")
     assert p.read_text() == "old"
     assert sorted(x.name for x in tmp_path.iterdir()) == ["f.txt"]
-
-
-def test_every_public_name_resolves():
-    import modiste
-
-    for name in modiste.__all__:
-        assert getattr(modiste, name) is not None, name

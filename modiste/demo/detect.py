@@ -15,7 +15,7 @@ DEMO_DETECT = dict(n=300, size=192, epochs=10, batch=16, shop_snaps=8, k=5, back
 def detect_section(report: Report, out: Path, settings: dict, progress: bool) -> dict:
     from modiste.data.synth.scenes import scenes
     from modiste.detect.model import Detector
-    from modiste.detect.shop import shop_the_look
+    from modiste.retrieval.shop import shop_the_look
     from modiste.detect.train import DetectConfig, train_detector
 
     cfg = {**DEMO_DETECT, **settings}

@@ -16,21 +16,25 @@ DEMO_LATENT = dict(encoder_steps=300, refine_steps=50, refine_n=64, map_thumb=40
 
 
 def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress: bool) -> None:
-    from modiste.data.synth import catalog
-    from modiste.latent import boundary_from_column, edit, fit_tags, ganspace, hyperplane_designs, similar
-    from modiste.latent.api import invert_images
-    from modiste.latent.edit import between, direction_sheet
-    from modiste.latent.encoder import EncoderConfig, load_encoder, train_encoder
-    from modiste.latent.invert import invert, random_code_baseline
-    from modiste.latent.map import catalog_map
-    from modiste.results import make_grid, save_png
-
     cfg = {**DEMO_LATENT, **settings}
     root = out / "latent"
     root.mkdir(parents=True, exist_ok=True)
-    t = {}
+    t: dict[str, float] = {}  # seconds per step, shown at the end
+    E, inv = _encoder_and_codes(root, cat, gan, cfg, t, progress)
+    _inversion(report, root, gan, E, inv, cfg, t)
+    vec = inv.vectors()
+    _map(report, out, root, vec, inv, cfg, t)
+    _style(report, root, gan, E, inv, vec, cfg, t)
+    _directions(report, root, gan, t)
+    s = _tags_and_similar(report, out, root, cat, gan, E, vec, cfg, t)
+    s.tables.append(("time per step", ["step", "seconds"], [(k, round(v, 1)) for k, v in t.items()]))
 
-    # ---- encoder, then the whole catalog inverted by it ----------------------------------------------
+
+def _encoder_and_codes(root: Path, cat, gan, cfg: dict, t: dict, progress: bool):
+    """The encoder, then the whole catalog inverted by it."""
+    from modiste.latent.api import invert_images
+    from modiste.latent.encoder import EncoderConfig, load_encoder, train_encoder
+
     t0 = time.perf_counter()
     enc_run = root / "encoder"
     done = (enc_run / "summary.json").exists()
@@ -44,10 +48,14 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
     t0 = time.perf_counter()
     inv = invert_images(gan, cat.csv, encoder=E, steps=0, workers=0, progress=progress)
     inv.save(root / "catalog-latents.npz")
-    vec = inv.vectors()
     t["inverting the catalog (encoder)"] = time.perf_counter() - t0
+    return E, inv
 
-    # ---- hybrid inversion on a showcase set: random z vs encoder vs encoder + optimisation ---------------
+
+def _inversion(report: Report, root: Path, gan, E, inv, cfg: dict, t: dict) -> None:
+    """Hybrid inversion on a showcase set: random z vs encoder vs encoder + optimisation."""
+    from modiste.latent.invert import invert, random_code_baseline
+
     t0 = time.perf_counter()
     n = min(cfg["refine_n"], len(inv))
     x = inv.images[:n]
@@ -69,9 +77,12 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
                        float(inv.ssim.mean()))]))
     report.image(s, refined.plot(root / "inversion.png", n=24, scale=2), "original | reconstruction (encoder + "
                  f"{cfg['refine_steps']} steps)", 840)
-    report.image(s, enc_run / "loss.png", "encoder training", 700)
+    report.image(s, root / "encoder" / "loss.png", "encoder training", 700)
 
-    # ---- map ----------------------------------------------------------------------------------------------
+
+def _map(report: Report, out: Path, root: Path, vec, inv, cfg: dict, t: dict) -> None:
+    from modiste.latent import catalog_map
+
     t0 = time.perf_counter()
     m = catalog_map(vec, root / "map", color_by="label", thumb=cfg["map_thumb"], images=inv.images, progress=False)
     t["catalog map (t-SNE)"] = time.perf_counter() - t0
@@ -82,7 +93,12 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
         "name and attributes, colour or filter by any column (<code>modiste latent map</code>).")
     report.image(s, m.files["png"], "every catalog item at its t-SNE position", 1000)
 
-    # ---- style boundary, edits, in-between designs -----------------------------------------------------------
+
+def _style(report: Report, root: Path, gan, E, inv, vec, cfg: dict, t: dict) -> None:
+    """The style boundary, edits along it, and in-between designs."""
+    from modiste.latent import between, boundary_from_column, edit, hyperplane_designs
+    from modiste.results import make_grid, save_png
+
     t0 = time.perf_counter()
     style = boundary_from_column(vec, "group", "collection", "everyday")
     style.save(root / "style-boundary.json")
@@ -125,7 +141,12 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
     report.image(s, save_png(make_grid(mids, nrow=7), root / "between.png", scale=2),
                  "from an everyday item to a collection item; the middle is their midpoint (modiste latent between)", 500)
 
-    # ---- unsupervised directions --------------------------------------------------------------------------
+
+def _directions(report: Report, root: Path, gan, t: dict) -> None:
+    """Directions without labels (GANSpace)."""
+    from modiste.latent import ganspace
+    from modiste.latent.edit import direction_sheet
+
     t0 = time.perf_counter()
     dirs = ganspace(gan.G, latent_dim=gan.latent_dim, prior=gan.prior, n=1000, k=6)
     dirs.save(root / "directions.json")
@@ -136,7 +157,13 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
                        "(<code>modiste latent directions</code>). One row per component, −3σ … +3σ.")
     report.image(s, sheet.plot(root / "directions.png", scale=2), "first 6 components, one design", 500)
 
-    # ---- tags and similar items from codes ------------------------------------------------------------------
+
+def _tags_and_similar(report: Report, out: Path, root: Path, cat, gan, E, vec, cfg: dict, t: dict):
+    """Tag probes on the codes, and the catalog items nearest to new photos."""
+    from modiste.data.synth import catalog
+    from modiste.latent import fit_tags, similar
+    from modiste.latent.api import invert_images
+
     t0 = time.perf_counter()
     probes = fit_tags(vec, list(cfg["tag_columns"]))
     probes.save(root / "tags.json")
@@ -162,7 +189,7 @@ def latent_section(report: Report, out: Path, cat, gan, settings: dict, progress
                      [(Path(p).name, *(f"{pr.get(c, '')} ({tr[j]})" for j, c in enumerate(cols)))
                       for p, pr, tr in zip(q.paths, predicted, truth)]))
     report.image(s, root / "similar" / "matches.png", "query (left), then its 8 nearest catalog items", 640)
-    s.tables.append(("time per step", ["step", "seconds"], [(k, round(v, 1)) for k, v in t.items()]))
+    return s
 
 
 def refine_codes(gan, E, images: torch.Tensor, steps: int) -> torch.Tensor:

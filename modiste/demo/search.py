@@ -18,8 +18,8 @@ DEMO_SEARCH = dict(per_item=2, epochs=8, holdout=0.2, queries_shown=8, k=8, back
 
 def search_section(report: Report, out: Path, cat, settings: dict, progress: bool) -> dict[str, float]:
     from modiste.data.synth import snaps
-    from modiste.embed import EmbedConfig, EmbeddingModel, train_embedding
-    from modiste.index import build_index, search
+    from modiste.retrieval.embed import EmbedConfig, Embedder, train_embedding
+    from modiste.retrieval.index import build_index, search
 
     cfg = {**DEMO_SEARCH, **settings}
     root = out / "search"
@@ -36,7 +36,7 @@ def search_section(report: Report, out: Path, cat, settings: dict, progress: boo
         train_embedding(EmbedConfig(data=str(street.csv), out=str(run), epochs=cfg["epochs"], holdout=cfg["holdout"],
                                     backbone=cfg["backbone"], weights=cfg["weights"], size=cfg["size"], workers=0),
                         resume=resume, progress=progress)
-    model = EmbeddingModel.load(run)
+    model = Embedder.load(run)
     t["training the embedding"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

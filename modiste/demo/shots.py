@@ -42,11 +42,11 @@ limits: {near_zoom: 1}
 
 
 def shots_section(report: Report, out: Path, settings: dict, progress: bool) -> dict:
-    from modiste.classify.model import Classifier
-    from modiste.classify.train import ClassifyConfig, train_classifier
+    from modiste.shots.model import ShotClassifier
+    from modiste.shots.train import ClassifyConfig, train_classifier
     from modiste.data.synth.shots import galleries, shots
     from modiste.results import file_tile, make_grid, save_png
-    from modiste.shots.api import evaluate_sorting, sort_galleries
+    from modiste.shots.api import evaluate_sorting, sort
     from modiste.shots.sort import read_galleries
 
     cfg = {**DEMO_SHOTS, **settings}
@@ -68,7 +68,7 @@ def shots_section(report: Report, out: Path, settings: dict, progress: bool) -> 
         train_classifier(ClassifyConfig(data=str(train.root / "images"), out=str(run), backbone=cfg["backbone"], weights=cfg["weights"],
                                         size=cfg["size"], epochs=cfg["epochs"], workers=0),
                          resume=resume, progress=progress)
-    clf = Classifier.load(run)
+    clf = ShotClassifier.load(run)
     t["training the shot classifier"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -80,7 +80,7 @@ def shots_section(report: Report, out: Path, settings: dict, progress: bool) -> 
     for name, text in REGULATIONS.items():
         reg = root / f"{name.split(' (')[0].replace(' ', '_')}.yaml"
         reg.write_text(text)
-        sorted_ = sort_galleries(gal, clf, reg, root / "sorted" / reg.stem, copy=True, progress=False)
+        sorted_ = sort(gal, clf, reg, root / "sorted" / reg.stem, copy=True, progress=False)
         r = evaluate_sorting(gal, gal / "truth.csv", clf, reg, progress=False)
         rows.append((name, r["galleries"], r["exact_order"], r["kendall_tau"], r["position_accuracy"]))
         g = next(x for x in sorted_ if x.product == product)

@@ -113,6 +113,7 @@ class DetectionMetrics:
     n_pred: np.ndarray           # (K,) predictions per class that counted (after the max_detections cut)
     curves: list[tuple[np.ndarray, np.ndarray] | None]  # per class, raw (recall, precision) at IoU 0.5
     max_detections: int = 100
+    skipped: Any = None          # the SkipLog of photos that could not be read, when known
 
     def _t50(self) -> int | None:
         hits = np.flatnonzero(np.isclose(self.iou_thresholds, 0.5))
@@ -173,7 +174,7 @@ class DetectionMetrics:
     def save(self, path: str | Path) -> Path:
         return atomic_write_json(path, self.to_json())
 
-    def plot_pr(self, path: str | Path) -> Path:
+    def plot(self, path: str | Path) -> Path:
         """Precision against recall at IoU 0.5, one line per class with ground truth (the monotone envelope)."""
         import matplotlib
 

@@ -10,9 +10,11 @@ from typing import Any, Sequence
 import torch
 from PIL import Image, ImageDraw
 
+from modiste.data.datasets import image_paths
 from modiste.data.images import ImagePolicy, load_image, load_readable
 from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
+from modiste.detect.metrics import DetectionMetrics
 from modiste.io import atomic_path, atomic_write_json
 from modiste.nn import checkpoint
 from modiste.train.dist import default_device
@@ -48,6 +50,17 @@ class Detections:
                    torch.tensor([x["box"] for x in dets], dtype=torch.float32).reshape(-1, 4),
                    torch.tensor([x["score"] for x in dets], dtype=torch.float32),
                    torch.tensor([x["category_id"] for x in dets], dtype=torch.long), list(classes))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """The detections as JSON."""
+        return atomic_write_json(path, self.to_json())
+
+    def plot(self, path: str | os.PathLike, image: torch.Tensor | None = None) -> Path:
+        """The photo with the boxes drawn (JPEG or PNG by the suffix)."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            self.draw(image).save(tmp, format="PNG" if path.suffix.lower() == ".png" else "JPEG", quality=90)
+        return path
 
     def draw(self, image: torch.Tensor | None = None) -> Image.Image:
         """The image with each box outlined and labelled (colour per category)."""
@@ -87,6 +100,16 @@ class Detector:
         self.device = next(net.parameters()).device
 
     @classmethod
+    def train(cls, data: str | os.PathLike | None = None, *, out: str | os.PathLike, resume: bool = False,
+              progress: bool = True, **settings: Any) -> Detector:
+        """Train on COCO or YOLO boxes (see ``DetectConfig`` for ``settings``) and load the best checkpoint."""
+        from modiste.detect.train import DetectConfig, train_detector
+
+        cfg = DetectConfig(data=str(data) if data is not None else "", out=str(out), **settings)
+        return cls.load(train_detector(cfg, resume=resume, progress=progress,
+                                       given={*settings, *(['data'] if data is not None else [])}))
+
+    @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, **settings: Any) -> Detector:
         """From a ``detect train`` run folder (its best checkpoint) or a checkpoint file."""
         path, meta = checkpoint.resolve_trained(path, KIND, "modiste detect train")
@@ -119,23 +142,40 @@ class Detector:
     def __call__(self, images: Sequence[torch.Tensor]) -> list[Detections]:
         return self.detect(images)
 
-    def predict(self, sources: Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
+    def predict(self, sources: str | os.PathLike | Sequence[str | os.PathLike], out: str | os.PathLike | None = None,
                 draw: bool = True) -> list[Detections]:
         """Detect in image files; unreadable ones are skipped with a warning naming them.
 
         With ``out``: ``out/<name>.json`` per image and ``out/<name>.jpg`` with the boxes drawn."""
-        images, names = load_readable(sources)
+        images, names = load_readable(image_paths(sources))
         results = self.detect(images, names)
         if out is not None:
             out = Path(out)
             out.mkdir(parents=True, exist_ok=True)
             for det, im in zip(results, images):
                 stem = Path(det.path).stem
-                atomic_write_json(out / f"{stem}.json", det.to_json())
+                det.save(out / f"{stem}.json")
                 if draw:
-                    with atomic_path(out / f"{stem}.jpg") as tmp:
-                        det.draw(im).save(tmp, format="JPEG", quality=90)
+                    det.plot(out / f"{stem}.jpg", im)
         return results
+
+    def evaluate(self, data: str | os.PathLike, *, split: str = "val", out: str | os.PathLike | None = None,
+                 workers: int = 0) -> DetectionMetrics:
+        """COCO-style mAP@0.5 and mAP@0.5:0.95 and per-class AP on boxed photos (COCO JSON, YOLO YAML
+        or a folder holding one); with ``out``, ``metrics.json`` and ``pr_curve.png``. ``skipped``
+        on the result counts the photos that could not be read."""
+        from modiste.detect.formats import read_detection
+        from modiste.detect.train import evaluate_model
+
+        records, classes = read_detection(data, split=split)
+        if classes != self.classes:
+            raise ValueError(f"{data} has classes {classes}; the detector was trained on {self.classes}")
+        metrics, skips = evaluate_model(self.net, records, classes, workers=workers, device=self.device)
+        metrics.skipped = skips
+        if out is not None:
+            metrics.save(Path(out) / "metrics.json")
+            metrics.plot(Path(out) / "pr_curve.png")
+        return metrics
 
     def __repr__(self) -> str:
         return f"Detector({self.path}, classes={len(self.classes)}, size={self.size})"

@@ -1,10 +1,9 @@
 """Train the SSD detector: box-aware augmentation, SSD matching, MultiBox loss, per-epoch mAP, best checkpoint."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -14,20 +13,22 @@ from modiste import __version__
 from modiste.data.loading import SkipLog, default_num_workers
 from modiste.detect.augment import DetectionAugment, DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
-from modiste.detect.data import DetectionDataset, DetectionRecord, detection_collate, read_detection
+from modiste.detect.data import DetectionDataset, detection_collate
+from modiste.detect.formats import read_detection
+from modiste.detect.records import DetectionRecord
 from modiste.detect.loss import match_batch, multibox_loss
 from modiste.detect.metrics import DetectionMetrics, evaluate_detections
 from modiste.detect.model import KIND
 from modiste.io import atomic_write_json
-from modiste.nn import checkpoint
-from modiste.nn.pretrained import (FALLBACK, backbone_name, default_backbone, default_weights, freeze_leading,
+from modiste.nn.pretrained import (backbone_name, freeze_leading,
                                    load_backbone_weights, memory_format)
 from modiste.nn.registry import create_model
-from modiste.progress import progress_bar
-from modiste.train.optim import adamw, load_optimizer, optimizer_tensors, set_lr, warmup_cosine
+from modiste.train.optim import adamw, set_lr
 from modiste.train.config import PretrainedStart, RunConfig
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, open_run
+from modiste.train.loop import TrainLoop
+from modiste.train.run import open_run
+from modiste.train.state import Checkpoints
 from modiste.train.dist import default_amp, default_device
 
 
@@ -58,12 +59,7 @@ class DetectConfig(PretrainedStart, RunConfig):
     device: str | None = None
 
     def __post_init__(self) -> None:
-        if self.backbone is None:
-            self.backbone = default_backbone() if default_backbone() != FALLBACK else "convnext_micro"
-        self.backbone = backbone_name(self.backbone)
-        if self.backbone.startswith("resnet_"):
-            raise ValueError(f"the detector takes efficientnet_lite0|1|2 or convnext_<size>, not {self.backbone}")
-        self.weights = str(self.weights or default_weights(self.backbone))
+        self.resolve_start(takes="the detector takes efficientnet_lite0|1|2 or convnext_<size>", fallback="convnext_micro")
         if self.freeze is None:
             self.freeze = 2 if self.pretrained else 0
 
@@ -151,9 +147,10 @@ def evaluate_model(net: torch.nn.Module, records: Sequence[DetectionRecord], cla
     return evaluate_detections(preds, truth, classes), skips
 
 
-def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = True) -> Path:
+def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = True,
+                   given: Iterable[str] | None = None) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint (by validation mAP@0.5)."""
-    run, cfg = open_run(cfg, resume)
+    run, cfg = open_run(cfg, resume, given)  # given: the settings the caller set (refused if changed on resume)
     device = default_device(cfg.device)
     train, val, classes = load_splits(cfg)
     run.write_config(cfg.to_dict())
@@ -172,45 +169,30 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     dataset = _EpochSeeded(DetectionDataset(train, cfg.size), transform, cfg.seed)
     workers = cfg.workers if cfg.workers is not None else default_num_workers(dataset)
     steps_per_epoch = max(1, len(train) // cfg.batch)
-    total, warmup = cfg.epochs * steps_per_epoch, round(cfg.warmup_epochs * steps_per_epoch)
-    step, best = 0, {"epoch": None, "map50": -1.0}
-    if resume:
-        tensors, meta = checkpoint.read(run.latest, device=device)
-        net.load_state_dict(checkpoint.strip_prefix(tensors, "model"))
-        load_optimizer(opt, tensors, meta["optim"]["model"], "optim.model")
-        step, best = meta["step"], meta["best"]
-        run.truncate_metrics(step)
-
+    warmup = round(cfg.warmup_epochs * steps_per_epoch)
     base_meta = {"kind": KIND, "classes": classes, "image_size": cfg.size, "config": cfg.to_dict(),
                  "data": {"train_images": len(train), "val_images": len(val)}, "modiste_version": __version__}
-
-    def save(path: Path, *, with_optimizer: bool) -> None:
-        extra, optim_meta = optimizer_tensors(opt, "optim.model") if with_optimizer else ({}, None)
-        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
-        if optim_meta is not None:
-            meta["optim"] = {"model": optim_meta}
-        checkpoint.save_models(path, {"model": net}, meta, extra=extra)
+    saves = Checkpoints(run, {"model": net}, {"model": opt}, base_meta)
+    meta = saves.resume(device) if resume else {"step": 0, "best": {"epoch": None, "map50": -1.0}}
+    best = meta["best"]
+    loop = TrainLoop(run, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, minutes=cfg.minutes, step=meta["step"],
+                     fitted_total=meta.get("fitted_total"), desc="detect", progress=progress)
 
     skips = SkipLog()
-    budget = Budget(cfg.minutes)
-    stopped = out_of_time = False
-    bar = progress_bar(total=total, initial=step, unit="step", desc="detect", disable=not progress)
     net.train()
-    with GracefulStop() as stop:
-        while step < total and not stopped:
-            epoch = step // steps_per_epoch
+    with loop:
+        for epoch in loop.epochs():
             order = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed * 7919 + epoch))
             order = order[: steps_per_epoch * cfg.batch] + epoch * len(train)
-            done = step % steps_per_epoch
+            done = loop.step % steps_per_epoch
             loader = DataLoader(dataset, batch_size=cfg.batch, sampler=order[done * cfg.batch:].tolist(),
                                 num_workers=workers, collate_fn=detection_collate)
-            sums, count, t0 = torch.zeros(4), 0, time.perf_counter()
-            for b in loader:
+            sums, count = torch.zeros(4), 0
+            for _, b in zip(loop.steps(), loader):
                 skips.record(b.bad)
                 if not len(b):
-                    step += 1
                     continue
-                set_lr(opt, warmup_cosine(step, total, warmup, cfg.lr))
+                set_lr(opt, loop.lr(cfg.lr, warmup))
                 for stage in frozen:  # after validation's net.train(): frozen BatchNorm keeps its statistics
                     stage.eval()
                 loc_t, labels_t = match_batch(b.boxes, b.labels, priors)
@@ -220,38 +202,28 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
-                step += 1
                 sums += torch.tensor([loss.item(), parts.loc, parts.conf, parts.positives])
                 count += 1
-                bar.update(1)
-                out_of_time = budget.spent()
-                if stop.requested or out_of_time:
-                    stopped = True
-                    break
             loss_v, loc_v, conf_v, pos_v = (sums / max(count, 1)).tolist()
-            record = {"epoch": round(step / steps_per_epoch, 4), "step": step, "loss": loss_v, "loc_loss": loc_v,
-                      "conf_loss": conf_v, "positives_per_image": pos_v, "lr": opt.param_groups[-1]["lr"],
-                      "images_per_s": count * cfg.batch / (time.perf_counter() - t0)}
-            if step % steps_per_epoch == 0 and val:
+            record = loop.record(loss=loss_v, loc_loss=loc_v, conf_loss=conf_v, positives_per_image=pos_v,
+                                 lr=opt.param_groups[-1]["lr"], images_per_s=loop.images_per_s(cfg.batch))
+            if loop.epoch_complete and val:
                 metrics, _ = evaluate_model(net, val, classes, batch=cfg.batch, workers=workers,
                                             score_threshold=cfg.eval_score_threshold, device=device)
                 record.update({"map50": metrics.map50, "map": metrics.map})
                 if metrics.map50 > best["map50"]:
                     best = {"epoch": record["epoch"], "map50": metrics.map50, "map": metrics.map}
-                    save(run.checkpoints / "best.safetensors", with_optimizer=False)
+                    saves.save_best(loop, best=best)
                     metrics.save(run.path / "val_metrics.json")
-                    metrics.plot_pr(run.path / "pr_curve.png")
-                bar.set_postfix(loss=f"{loss_v:.3f}", map50=f"{metrics.map50:.3f}")
+                    metrics.plot(run.path / "pr_curve.png")
+                loop.bar.set_postfix(loss=f"{loss_v:.3f}", map50=f"{metrics.map50:.3f}")
             run.log(record)
             plot_curves(run.metrics(), run.path / "curves.png",
                         [("loss", ("loss", "loc_loss", "conf_loss")), ("validation", ("map50", "map"))], x="epoch")
-            save(run.latest, with_optimizer=True)
-            if not val and step % steps_per_epoch == 0:
-                save(run.checkpoints / "best.safetensors", with_optimizer=False)
-    bar.close()
+            saves.save_latest(loop, best=best)
+            if not val and loop.epoch_complete:
+                saves.save_best(loop, best=best)
     atomic_write_json(run.path / "skipped.json", skips.summary())
-    run.write_summary({"steps": step, "epochs": step / steps_per_epoch,
-                       "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
-                       "best": best, "classes": classes, "train_images": len(train), "val_images": len(val),
-                       "skipped_files": skips.count, "modiste_version": __version__})
+    loop.summary(best=best, classes=classes, train_images=len(train), val_images=len(val), skipped_files=skips.count,
+                 modiste_version=__version__)
     return run.checkpoints / "best.safetensors"

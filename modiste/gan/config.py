@@ -1,8 +1,9 @@
 """Settings of a GAN training run; the resolved copy is written to ``RUN/config.json``."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+
+from modiste.train.config import RunConfig
 
 ARCHS = ("dcgan", "upconv", "projected")
 PRIORS = ("normal", "uniform")
@@ -10,7 +11,9 @@ LOSSES = ("nonsaturating", "hinge")
 
 
 @dataclass
-class GANConfig:
+class GANConfig(RunConfig):
+    RESUMABLE = ("epochs", "kimg", "minutes", "tick_kimg", "snapshot_ticks", "workers", "device", "data")
+
     data: str = ""                      # image folder, CSV manifest, or list file
     out: str = "runs/gan/default"       # run folder
     size: int = 64                      # 32, 64, 96 or 128 px (square)
@@ -71,11 +74,3 @@ class GANConfig:
     @property
     def discriminator_width(self) -> int:
         return self.d_width or (32 if self.arch == "upconv" else 64)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "GANConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})

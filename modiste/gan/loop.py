@@ -8,11 +8,9 @@ resumed run repeats exactly what an uninterrupted one would have done without ca
 from __future__ import annotations
 
 import copy
-import hashlib
 import math
 import time
 import warnings
-from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -23,32 +21,22 @@ from modiste import __version__
 from modiste.data import ImagePolicy, open_dataset, scan
 from modiste.gan.augment import DiffAugment
 from modiste.gan.config import GANConfig
-from modiste.gan.ema import ema_beta, recalibrate_batchnorm, update_ema
 from modiste.nn import checkpoint
+from modiste.nn.prior import sample_prior
 from modiste.nn.pretrained import load_backbone_weights
 from modiste.nn.registry import create_model
 from modiste.results import make_grid, save_png, to_uint8
 from modiste.train.dist import World, agree, average_gradients, barrier, init_from_env, shutdown
 from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, RunDir
+from modiste.train.ema import ema_beta, recalibrate_batchnorm, update_ema
+from modiste.train.run import Budget, GracefulStop, open_run
+from modiste.train.seeds import step_seed
 
 SMALL_DATA_LIMIT = 30_000  # below this many images DiffAugment is on unless the user says otherwise
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}  # pixels in [-1, 1], tanh range
 
 
-def sample_prior(n: int, dim: int, prior: str, *, generator: torch.Generator | None = None,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
-    if prior == "uniform":
-        return torch.rand(n, dim, generator=generator, device=device) * 2 - 1
-    if prior == "normal":
-        return torch.randn(n, dim, generator=generator, device=device)
-    raise ValueError(f"unknown prior {prior!r}; choose 'normal' or 'uniform'")
-
-
-def step_seed(seed: int, rank: int, step: int) -> int:
-    digest = hashlib.blake2b(f"{seed}/{rank}/{step}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "little") >> 1
 
 
 def build_networks(cfg: GANConfig) -> tuple[torch.nn.Module, torch.nn.Module]:
@@ -74,18 +62,6 @@ def gan_meta(cfg: GANConfig, step: int, images_seen: int, data: dict) -> dict:
         "config": cfg.to_dict(),
         "data": data,
     }
-
-
-def resolve_config(cfg: GANConfig, run: RunDir, resume: bool, overrides: set[str]) -> GANConfig:
-    """On resume the saved config wins, except for the budget and machine settings named in ``overrides``."""
-    if not resume:
-        return cfg
-    saved = GANConfig.from_dict(run.read_config())
-    adjustable = {"epochs", "kimg", "minutes", "tick_kimg", "snapshot_ticks", "workers", "device", "out", "data"}
-    changed = {k for k in overrides - adjustable if getattr(cfg, k) != getattr(saved, k)}
-    if changed:
-        raise ValueError(f"cannot change {sorted(changed)} when resuming {run.path}; start a new run instead")
-    return replace(saved, **{k: getattr(cfg, k) for k in overrides & adjustable})
 
 
 def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment=None, amp: bool = False,
@@ -129,9 +105,8 @@ def gan_step(G, D, opt_G, opt_D, real: torch.Tensor, z: torch.Tensor, *, augment
 def train(cfg: GANConfig, *, resume: bool = False, overrides: set[str] = frozenset(), progress: bool = True) -> Path:
     """Train a GAN into ``cfg.out``; returns the path of the latest checkpoint."""
     world, device = init_from_env(cfg.device)
-    run = RunDir(cfg.out, resume=resume, is_main=world.is_main)
+    run, cfg = open_run(cfg, resume, overrides, is_main=world.is_main)
     barrier(world)
-    cfg = resolve_config(cfg, run, resume, set(overrides))
     run.write_config(cfg.to_dict())
 
     # ---- data: decode once, keep uint8 in memory -------------------------------------------------

@@ -12,18 +12,9 @@ from modiste.gan import loop
 from modiste.gan.config import GANConfig
 from modiste.gan.quality import QualityReport, evaluate_generator
 from modiste.nn import checkpoint
+from modiste.nn.prior import sample_prior, slerp
 from modiste.results import ImageSet, to_uint8
 
-
-def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Spherical interpolation, rows of a and b, weights t (K,) -> (K, D); follows the shell where
-    Gaussian codes live instead of cutting through the low-norm middle."""
-    a_n, b_n = a / a.norm(), b / b.norm()
-    omega = torch.arccos((a_n * b_n).sum().clamp(-1, 1))
-    if omega.abs() < 1e-6:
-        return torch.lerp(a[None], b[None], t[:, None])
-    so = torch.sin(omega)
-    return (torch.sin((1 - t) * omega) / so)[:, None] * a[None] + (torch.sin(t * omega) / so)[:, None] * b[None]
 
 
 class GAN:
@@ -85,7 +76,7 @@ class GAN:
         """The codes ``sample(n, seed=seed)`` uses: drawn on the CPU so every device gets the same ones, and
         row by row so that code i of a seed is the same whatever n is (torch's vectorised sampler is not)."""
         g = torch.Generator().manual_seed(seed)
-        rows = [loop.sample_prior(1, self.latent_dim, self.prior, generator=g) for _ in range(n)]
+        rows = [sample_prior(1, self.latent_dim, self.prior, generator=g) for _ in range(n)]
         return torch.cat(rows) if rows else torch.empty(0, self.latent_dim)
 
     @torch.no_grad()

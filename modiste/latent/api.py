@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from modiste.latent.invert import Inversion, invert
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 PathLike = str | os.PathLike
 

@@ -19,7 +19,7 @@ import torch
 
 from modiste.io import atomic_write_json, read_format_json
 from modiste.latent.directions import move_along
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 _FORMAT = "modiste.boundary"
 _DEGENERATE = 1e-6  # a residual normal shorter than this after projection counts as parallel
@@ -124,6 +124,15 @@ class Boundary:
 
     def save(self, path: str | os.PathLike) -> Path:
         return atomic_write_json(path, self.to_json())
+
+    @classmethod
+    def fit(cls, vectors: Any, column: str, pos: str, neg: str | None = None, **options: Any) -> "Boundary":
+        """The boundary between the items whose ``column`` is ``pos`` and those whose it is ``neg``
+        (None: every other labelled item), in ``vectors`` (``Vectors``, or an ``Inversion``'s codes);
+        ``options`` as ``fit_boundary``."""
+        if not isinstance(vectors, Vectors) and callable(getattr(vectors, "vectors", None)):
+            vectors = vectors.vectors()
+        return boundary_from_column(vectors, column, pos, neg, **options)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Boundary":

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from modiste.gan.loop import sample_prior
+from modiste.nn.prior import sample_prior
 from modiste.io import atomic_write_json, read_format_json
 
 _FORMAT = "modiste.directions"

@@ -10,7 +10,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from modiste.gan.model import slerp
+from modiste.nn.prior import slerp
 from modiste.latent.directions import move_along
 from modiste.results import ImageSet, to_uint8
 

@@ -8,8 +8,7 @@ generator's domain; the real half fits the photos actually inverted. G and D sta
 from __future__ import annotations
 
 import os
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,20 +16,24 @@ import torch
 import torch.nn.functional as F
 
 from modiste import __version__
-from modiste.gan.loop import sample_prior, step_seed
+from modiste.nn.prior import sample_prior
+from modiste.train.seeds import step_seed
 from modiste.latent.invert import DiscriminatorFeatures, feature_distance, prior_penalty, reconstruction_scores
 from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
-from modiste.progress import progress_bar
 from modiste.results import make_grid, save_png, to_uint8
-from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import GracefulStop, RunDir
+from modiste.train.loop import TrainLoop
+from modiste.train.config import RunConfig
+from modiste.train.run import open_run
+from modiste.train.state import Checkpoints
 from modiste.train.dist import default_device
 
 
 @dataclass
-class EncoderConfig:
+class EncoderConfig(RunConfig):
+    RESUMABLE = ("steps", "minutes", "workers", "device")
+
     gan: str = ""                    # the generator's checkpoint or run folder
     data: str | None = None          # real images (folder / CSV); None = generated pairs only
     out: str = "runs/encoder/default"
@@ -50,9 +53,6 @@ class EncoderConfig:
     workers: int | None = None
     device: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def load_encoder(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[torch.nn.Module, dict[str, Any]]:
     """(encoder in eval mode, its checkpoint description); ``path`` is a run folder or checkpoint file."""
@@ -69,11 +69,7 @@ def train_encoder(cfg: EncoderConfig, *, resume: bool = False, progress: bool = 
     from modiste.latent.inputs import read_images
 
     device = default_device(cfg.device)
-    run = RunDir(cfg.out, resume=resume)
-    if resume:
-        saved = run.read_config()
-        cfg = EncoderConfig(**{**saved, "steps": cfg.steps, "minutes": cfg.minutes, "workers": cfg.workers,
-                               "device": cfg.device})
+    run, cfg = open_run(cfg, resume)
     run.write_config(cfg.to_dict())
     gan = GAN.load(cfg.gan, device=device)
     G, D = gan.G.requires_grad_(False), gan.D
@@ -92,21 +88,14 @@ def train_encoder(cfg: EncoderConfig, *, resume: bool = False, progress: bool = 
     torch.manual_seed(cfg.seed)
     E = create_model("latent_encoder", size=gan.size, latent_dim=gan.latent_dim, width=cfg.width).to(device)
     opt = torch.optim.Adam(E.parameters(), lr=cfg.lr)
-    step = 0
-    if resume:
-        tensors, meta = checkpoint.read(run.latest, device=device)
-        E.load_state_dict(checkpoint.strip_prefix(tensors, "E"))
-        load_optimizer(opt, tensors, meta["optim"]["E"], "optim.E")
-        step = meta["step"]
-        run.truncate_metrics(step)
-
-    def save_checkpoint(path: Path) -> None:
-        opt_t, opt_meta = optimizer_tensors(opt, "optim.E")
-        meta = {"kind": "latent-encoder", "image_size": [gan.size, gan.size],
-                "latent": {"dim": gan.latent_dim, "prior": gan.prior},
-                "gan": {"path": str(gan.path), "step": gan.meta.get("step")},
-                "step": step, "config": cfg.to_dict(), "optim": {"E": opt_meta}, "modiste_version": __version__}
-        checkpoint.save_models(path, {"E": E}, meta, extra=opt_t)
+    meta = {"kind": "latent-encoder", "image_size": [gan.size, gan.size],
+            "latent": {"dim": gan.latent_dim, "prior": gan.prior},
+            "gan": {"path": str(gan.path), "step": gan.meta.get("step")},
+            "config": cfg.to_dict(), "modiste_version": __version__}
+    saves = Checkpoints(run, {"E": E}, {"E": opt}, meta)
+    # a tick (log, sample sheet, checkpoint) plays the part of an epoch
+    loop = TrainLoop(run, steps_per_epoch=cfg.tick_steps, epochs=cfg.steps / cfg.tick_steps, minutes=cfg.minutes,
+                     step=saves.resume(device)["step"] if resume else 0, desc="encoder", progress=progress)
 
     def held_out_scores() -> dict[str, float]:
         if not held.shape[0]:
@@ -121,59 +110,45 @@ def train_encoder(cfg: EncoderConfig, *, resume: bool = False, progress: bool = 
                  run.samples / "latest.png", scale=2)
         return {"holdout_mse": float(mse.mean()), "holdout_ssim": float(ss.mean())}
 
-    sums = torch.zeros(3, device=device)
-    ticked, t0, started = 0, time.perf_counter(), time.monotonic()
     E.train()
-    bar = progress_bar(total=cfg.steps, initial=step, unit="step", desc="encoder", disable=not progress)
-    stopped = out_of_time = False
-    with GracefulStop() as stop:
-        while step < cfg.steps:
-            gen = torch.Generator().manual_seed(step_seed(cfg.seed, 0, step))
-            z = sample_prior(n_gen, gan.latent_dim, gan.prior, generator=gen).to(device)
-            with torch.no_grad():
-                x_gen = G(z)
-            x = x_gen
-            if n_real:
-                idx = torch.randint(train_real.shape[0], (n_real,), generator=gen).to(device)
-                x_real = train_real[idx].float().div(127.5).sub(1)
-                x = torch.cat([x_gen, x_real])
-            z_hat = E(x)  # one pass: BatchNorm sees the mixed batch it will be used on
-            y = G(z_hat)
-            latent_loss = F.mse_loss(z_hat[:n_gen], z) if n_gen else z_hat.new_zeros(())  # empty mean is NaN
-            pixel = (y - x).pow(2).mean(dim=(1, 2, 3))
-            loss = cfg.latent_weight * latent_loss + cfg.pixel_weight * pixel.mean()
-            if n_real:
-                if feats is not None:
-                    loss = loss + cfg.feature_weight * feature_distance(feats(y[n_gen:]), feats(x[n_gen:])).mean()
-                loss = loss + cfg.prior_weight * prior_penalty(z_hat[n_gen:], gan.prior).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
-            sums += torch.stack([loss.detach(), latent_loss.detach(),
-                                 pixel[n_gen:].detach().mean() if n_real else pixel.detach().mean()])
-            ticked += 1
-            bar.update(1)
-            out_of_time = cfg.minutes is not None and time.monotonic() - started > cfg.minutes * 60
-            stopped = stop.requested or out_of_time
-            if step % cfg.tick_steps == 0 or step >= cfg.steps or stopped:
-                loss_v, latent_v, pixel_v = (sums / ticked).tolist()
-                record = {"step": step, "loss": loss_v, "latent_mse": latent_v, "train_pixel_mse": pixel_v,
-                          **held_out_scores(), "steps_per_s": ticked / (time.perf_counter() - t0)}
-                run.log(record)
-                plot_curves(run.metrics(), run.path / "loss.png",
-                            [("loss", ("loss", "latent_mse")), ("held-out reconstruction", ("holdout_mse",))], x="step")
-                save_checkpoint(run.latest)
-                bar.set_postfix(loss=f"{loss_v:.4f}", **({"ho_mse": f"{record['holdout_mse']:.4f}"}
-                                                       if "holdout_mse" in record else {}))
-                sums.zero_()
-                ticked, t0 = 0, time.perf_counter()
-            if stopped:
-                break
-    bar.close()
+    with loop:
+        for _ in loop.epochs():
+            sums, count = torch.zeros(3, device=device), 0
+            for step in loop.steps():
+                gen = torch.Generator().manual_seed(step_seed(cfg.seed, 0, step))
+                z = sample_prior(n_gen, gan.latent_dim, gan.prior, generator=gen).to(device)
+                with torch.no_grad():
+                    x_gen = G(z)
+                x = x_gen
+                if n_real:
+                    idx = torch.randint(train_real.shape[0], (n_real,), generator=gen).to(device)
+                    x_real = train_real[idx].float().div(127.5).sub(1)
+                    x = torch.cat([x_gen, x_real])
+                z_hat = E(x)  # one pass: BatchNorm sees the mixed batch it will be used on
+                y = G(z_hat)
+                latent_loss = F.mse_loss(z_hat[:n_gen], z) if n_gen else z_hat.new_zeros(())  # empty mean is NaN
+                pixel = (y - x).pow(2).mean(dim=(1, 2, 3))
+                loss = cfg.latent_weight * latent_loss + cfg.pixel_weight * pixel.mean()
+                if n_real:
+                    if feats is not None:
+                        loss = loss + cfg.feature_weight * feature_distance(feats(y[n_gen:]), feats(x[n_gen:])).mean()
+                    loss = loss + cfg.prior_weight * prior_penalty(z_hat[n_gen:], gan.prior).mean()
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sums += torch.stack([loss.detach(), latent_loss.detach(),
+                                     pixel[n_gen:].detach().mean() if n_real else pixel.detach().mean()])
+                count += 1
+            loss_v, latent_v, pixel_v = (sums / max(count, 1)).tolist()
+            record = loop.record(loss=loss_v, latent_mse=latent_v, train_pixel_mse=pixel_v, **held_out_scores(),
+                                 steps_per_s=loop.images_per_s(1))
+            run.log(record)
+            plot_curves(run.metrics(), run.path / "loss.png",
+                        [("loss", ("loss", "latent_mse")), ("held-out reconstruction", ("holdout_mse",))], x="step")
+            saves.save_latest(loop)
+            loop.bar.set_postfix(loss=f"{loss_v:.4f}", **({"ho_mse": f"{record['holdout_mse']:.4f}"}
+                                                        if "holdout_mse" in record else {}))
     final = run.metrics()[-1] if run.metrics() else {}
-    run.write_summary({"steps": step, "stop_reason": "minutes" if out_of_time else "signal" if stopped else "budget",
-                       "real_images": int(real.shape[0]), "holdout": holdout_n,
-                       "holdout_mse": final.get("holdout_mse"), "holdout_ssim": final.get("holdout_ssim"),
-                       "modiste_version": __version__})
+    loop.summary(real_images=int(real.shape[0]), holdout=holdout_n, holdout_mse=final.get("holdout_mse"),
+                 holdout_ssim=final.get("holdout_ssim"), modiste_version=__version__)
     return run.latest

@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from modiste.gan.loop import sample_prior
+from modiste.nn.prior import sample_prior
 from modiste.io import atomic_write_json, atomic_write_text
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 from modiste.metrics.ssim import ssim
 from modiste.progress import progress_bar
 from modiste.results import make_grid, save_png, to_uint8

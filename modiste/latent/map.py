@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, load_image
 from modiste.io import atomic_path, atomic_write_json, atomic_write_text
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 from modiste.progress import progress_bar
 
 METHODS = ("tsne", "pca")

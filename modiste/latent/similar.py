@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from modiste.io import atomic_write_json
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 from modiste.results import file_tile, ranked_grid, save_png
 
 METRICS = ("cosine", "euclidean")

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from modiste.io import atomic_write_json, read_format_json
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 _FORMAT = "modiste.tag-probes"
 OTHER = "other"

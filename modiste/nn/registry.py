@@ -27,7 +27,6 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, name: str | No
 
 
 def list_models(pattern: str = "*") -> list[str]:
-    _import_builtin_models()
     return sorted(k for k in _FACTORIES if fnmatch.fnmatch(k, pattern))
 
 
@@ -37,7 +36,6 @@ def create_model(name: str, *, weights: str | None = None, **kwargs: Any) -> nn.
     The model remembers how it was built (``model.model_spec``) so that saving it writes
     everything needed to rebuild it.
     """
-    _import_builtin_models()
     if name not in _FACTORIES:
         raise KeyError(f"unknown model {name!r}; registered: {', '.join(sorted(_FACTORIES))}")
     model = _FACTORIES[name](**kwargs)
@@ -54,9 +52,3 @@ def model_spec(model: nn.Module) -> dict[str, Any]:
     if spec is None:
         raise ValueError(f"{type(model).__name__} was not built by create_model, so it cannot be saved")
     return spec
-
-
-def _import_builtin_models() -> None:
-    # Importing the modules runs their @register_model decorators.
-    from modiste.nn import (cagan, convnext, dcgan, efficientnet, embedding, encoder, features, projected,  # noqa: F401
-                           resnet, ssd, upconv)

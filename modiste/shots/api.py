@@ -6,18 +6,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from modiste.classify.model import Classifier
+from modiste.shots.model import ShotClassifier
 from modiste.io import atomic_write_json
 from modiste.progress import progress_bar
 from modiste.shots.regulation import Regulation
 from modiste.shots.sort import Photo, SortedGallery, evaluate_order, read_galleries, sort_gallery, true_order
 
 
-def classify_galleries(galleries: dict[str, list[Path]], model: Classifier | str | os.PathLike,
+def classify_galleries(galleries: dict[str, list[Path]], model: ShotClassifier | str | os.PathLike,
                        progress: bool = True) -> dict[str, list[Photo]]:
     """Each gallery's photos with the model's shot type and confidence; unreadable photos are
     skipped with a warning naming them (they are not sorted, and stay where they are)."""
-    model = model if isinstance(model, Classifier) else Classifier.load(model)
+    model = model if isinstance(model, ShotClassifier) else ShotClassifier.load(model)
     out: dict[str, list[Photo]] = {}
     for product, paths in progress_bar(galleries.items(), desc="classifying", unit="gallery", disable=not progress):
         preds = {p.path: p for p in model.predict(paths)}
@@ -26,25 +26,28 @@ def classify_galleries(galleries: dict[str, list[Path]], model: Classifier | str
     return out
 
 
-def sort_galleries(source: str | os.PathLike, model: Classifier | str | os.PathLike,
-                   regulation: Regulation | str | os.PathLike, out: str | os.PathLike, *, copy: bool = False,
-                   review_threshold: float = 0.5, categories: dict[str, str] | None = None,
-                   progress: bool = True) -> list[SortedGallery]:
+def sort(source: str | os.PathLike, model: ShotClassifier | str | os.PathLike,
+         regulation: Regulation | str | os.PathLike, out: str | os.PathLike | None = None, *, copy: bool = False,
+         review_threshold: float = 0.5, categories: dict[str, str] | None = None,
+         progress: bool = True) -> list[SortedGallery]:
     """Sort every gallery of ``source`` (a product folder, a folder of them, or a CSV with a product
     column) and write ``out/<product>/order.csv`` and ``order.json`` (and numbered copies with
-    ``copy``), plus ``out/summary.json``. ``categories`` maps product -> category for per-category
-    regulations."""
+    ``copy``), plus ``out/summary.json``; without ``out`` nothing is written. ``categories`` maps
+    product -> category for per-category regulations."""
     regulation = regulation if isinstance(regulation, Regulation) else Regulation.load(regulation)
     photos = classify_galleries(read_galleries(source), model, progress)
-    out = Path(out)
     results = []
     for product, items in photos.items():
         if not items:
             continue
         g = sort_gallery(items, regulation, category=(categories or {}).get(product),
                          review_threshold=review_threshold, product=product)
-        g.save(out, copy=copy)
         results.append(g)
+    if out is None:
+        return results
+    out = Path(out)
+    for g in results:
+        g.save(out, copy=copy)
     atomic_write_json(out / "summary.json", {
         "galleries": len(results), "photos": sum(len(g.items) for g in results),
         "review": sum(p.review for g in results for p in g.items), "regulation": repr(regulation),
@@ -53,7 +56,7 @@ def sort_galleries(source: str | os.PathLike, model: Classifier | str | os.PathL
 
 
 def evaluate_sorting(source: str | os.PathLike, truth_csv: str | os.PathLike,
-                     model: Classifier | str | os.PathLike, regulation: Regulation | str | os.PathLike, *,
+                     model: ShotClassifier | str | os.PathLike, regulation: Regulation | str | os.PathLike, *,
                      progress: bool = True) -> dict[str, Any]:
     """Score the model's order against the order the true shot types give (``truth_csv``: product,
     file, shot): exact-order rate, Kendall's tau, position accuracy, and shot accuracy."""

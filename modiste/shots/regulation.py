@@ -41,10 +41,8 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-SHOT_TYPES = (
-    "brand_tag", "material", "print", "wash_tag", "sleeve", "sleeve_hem", "hem", "feature", "collar",
-    "back", "far_back", "far_front", "far_side", "near_back", "near_front", "near_side", "near_zoom",
-)
+from modiste.data.shot_types import SHOT_TYPES
+
 OTHER = "other"  # "*" is read as the same entry
 TIE_BREAKS = ("original", "confidence")
 OVERFLOWS = ("end", "drop")

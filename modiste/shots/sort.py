@@ -86,6 +86,12 @@ class SortedGallery:
                          "dropped": it.dropped, "index": it.index})
         return rows
 
+    def to_json(self, *, prefix_width: int = 2) -> dict[str, Any]:
+        """What ``order.json`` holds, but the record of written files."""
+        return {"format": ORDER_FORMAT, "version": 1, "product": self.product, "regulation": self.regulation,
+                "category": self.category, "tie_break": self.tie_break, "overflow": self.overflow,
+                "review_threshold": self.review_threshold, "photos": self.to_rows(prefix_width=prefix_width)}
+
     def save(self, out_dir: str | os.PathLike, *, copy: bool = False, prefix_width: int = 2) -> Path:
         """Write ``out_dir/<product>/order.csv`` and ``order.json``; with ``copy``, numbered copies there too.
 
@@ -134,9 +140,7 @@ class SortedGallery:
 
         # The manifest goes first and lists old and new copies, so an interrupted save leaves
         # nothing on disk that the next save would not recognise as its own.
-        meta = {"format": ORDER_FORMAT, "version": 1, "product": self.product, "regulation": self.regulation,
-                "category": self.category, "tie_break": self.tie_break, "overflow": self.overflow,
-                "review_threshold": self.review_threshold}
+        meta = {k: v for k, v in self.to_json(prefix_width=prefix_width).items() if k != "photos"}
         atomic_write_json(folder / "order.json", {**meta, "photos": rows, "outputs": {**stale, **hashes}})
         for name, src in planned.items():
             with atomic_path(folder / name) as tmp:

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
-from typing import Any, TypeVar
+from typing import Any, Iterable, TypeVar
 
 C = TypeVar("C", bound="RunConfig")
 
 
 class RunConfig:
-    """Mixed into a ``@dataclass`` of settings. ``resumed_from`` is the saved run's settings with
-    only what may change between invocations (``RESUMABLE``) taken from this one."""
+    """Mixed into a ``@dataclass`` of settings (every trainer's). ``resumed_from`` gives the settings a
+    resumed run goes on with, by one rule for every trainer: the saved ones, with what may change
+    between invocations (``RESUMABLE``: the budget and the machine) taken from this call."""
 
-    RESUMABLE = ("epochs", "minutes", "workers", "device")
+    RESUMABLE: tuple[str, ...] = ("epochs", "minutes", "workers", "device")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -26,15 +27,43 @@ class RunConfig:
         """Settings saved by an older modiste, in today's names (a subclass says how)."""
         return d
 
-    def resumed_from(self: C, saved: dict[str, Any]) -> C:
+    def resumed_from(self: C, saved: dict[str, Any], given: Iterable[str] | None = None) -> C:
+        """``given`` names the settings the caller set (the CLI's options, ``X.train``'s keywords):
+        then only those of them that are ``RESUMABLE`` are taken, and any other that differs from
+        the saved run is refused, since the checkpoint was trained with the saved value. Without
+        ``given`` every ``RESUMABLE`` setting comes from this call."""
         cfg = type(self).from_dict(saved)
-        for name in self.RESUMABLE:
+        take = set(self.RESUMABLE)
+        if given is not None:
+            given = set(given) - {"out"}
+            changed = sorted(k for k in given - take - {"data"} if getattr(self, k) != getattr(cfg, k))
+            if changed:
+                was = ", ".join(f"{k}={getattr(cfg, k)!r}" for k in changed)
+                raise ValueError(f"cannot change {changed} when resuming {getattr(cfg, 'out', '')} (it was trained "
+                                 f"with {was}); start a new run instead (another --out)")
+            take &= given
+        for name in take | ({"out"} & {f.name for f in fields(self)}):  # a moved run folder is where it is now
             setattr(cfg, name, getattr(self, name))
         return cfg
 
 
 class PretrainedStart:
     """Mixed into the settings of a trainer with ``backbone`` and ``weights`` (imagenet, none or a file)."""
+
+    def resolve_start(self, *, takes: str, fallback: str | None = None, resnet: bool = False,
+                      own: tuple[str, ...] = ()) -> None:
+        """Fill in ``backbone`` and ``weights``: EfficientNet-Lite0 from ImageNet where its weights are
+        installed, else ``fallback`` (None: the registry's) from scratch. ``takes`` says which
+        backbones this trainer takes, for the error; ``own`` are its own networks (no ImageNet start)."""
+        from modiste.nn.pretrained import FALLBACK, backbone_name, default_backbone, default_weights
+
+        if self.backbone is None:
+            self.backbone = default_backbone() if default_backbone() != FALLBACK or fallback is None else fallback
+        if self.backbone not in own:
+            self.backbone = backbone_name(self.backbone)
+            if self.backbone.startswith("resnet_") and not resnet:
+                raise ValueError(f"{takes}, not {self.backbone}")
+        self.weights = str(self.weights or ("none" if self.backbone in own else default_weights(self.backbone)))
 
     @property
     def pretrained(self) -> bool:

@@ -72,11 +72,11 @@ class RunDir:
             atomic_write_json(self.path / "summary.json", summary)
 
 
-def open_run(cfg: Any, resume: bool) -> tuple[RunDir, Any]:
+def open_run(cfg: Any, resume: bool, given: Any = None, *, is_main: bool = True) -> tuple[RunDir, Any]:
     """The run folder ``cfg.out`` and the config to train with: on resume, the saved one with
-    this call's resumable settings (``RunConfig.resumed_from``)."""
-    run = RunDir(cfg.out, resume=resume)
-    return run, (cfg.resumed_from(run.read_config()) if resume else cfg)
+    this call's resumable settings (``RunConfig.resumed_from``; ``given``: the settings the caller set)."""
+    run = RunDir(cfg.out, resume=resume, is_main=is_main)
+    return run, (cfg.resumed_from(run.read_config(), given) if resume else cfg)
 
 
 class Budget:

@@ -71,7 +71,8 @@ class TryOn:
         from modiste.tryon.train import TryonConfig, train_tryon
 
         cfg = TryonConfig(data=str(data) if data is not None else "", out=str(out), **settings)
-        return cls.load(train_tryon(cfg, resume=resume, progress=progress))
+        return cls.load(train_tryon(cfg, resume=resume, progress=progress,
+                                    given={*settings, *(['data'] if data is not None else [])}))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "TryOn":
@@ -158,9 +159,9 @@ class TryOn:
                           workers=workers, progress=progress)
         embedder = None
         if embed_model is not None:
-            from modiste.embed.model import EmbeddingModel
+            from modiste.retrieval import Embedder
 
-            embedder = EmbeddingModel.load(embed_model, device=self.device)
+            embedder = Embedder.load(embed_model, device=self.device)
         out = Path(out) if out is not None else self.run_dir / "eval"
         report = evaluate_tryon(self.G, data, split=split, seed=seed, embed_model=embedder, fd=fd, features=features, out=out,
                                 batch=self.batch, device=self.device, progress=progress)

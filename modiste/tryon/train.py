@@ -19,25 +19,24 @@ resumed run repeats what an uninterrupted one would have done.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from modiste import __version__
-from modiste.gan.loop import step_seed
+from modiste.train.seeds import step_seed
 from modiste.io import atomic_write_json
-from modiste.nn import checkpoint
 from modiste.nn.registry import create_model
-from modiste.progress import progress_bar
 from modiste.results import save_png
 from modiste.train.config import RunConfig
-from modiste.train.optim import load_optimizer, optimizer_tensors
 from modiste.train.plots import plot_curves
-from modiste.train.run import Budget, GracefulStop, open_run
+from modiste.train.loop import TrainLoop
+from modiste.train.run import open_run
+from modiste.train.state import Checkpoints
 from modiste.tryon.data import DEFAULT_SIZE, TryonDataset, load_pairs
 from modiste.tryon.evaluate import validate
 from modiste.tryon.results import sheet_scale
@@ -132,9 +131,10 @@ def d_noise_at(cfg: TryonConfig, epoch: float) -> float:
     return cfg.d_noise * max(0.0, 1.0 - epoch / cfg.d_noise_epochs)
 
 
-def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True) -> Path:
+def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True,
+                given: Iterable[str] | None = None) -> Path:
     """Train into ``cfg.out``; returns the best checkpoint (by ``cfg.best_metric``, validation cycle L1 by default)."""
-    run, cfg = open_run(cfg, resume)
+    run, cfg = open_run(cfg, resume, given)  # given: the settings the caller set (refused if changed on resume)
     device = default_device(cfg.device)
     amp = default_amp(cfg.amp, device)
     data = load_pairs(cfg.data, cfg.size, val_fraction=cfg.val_fraction, seed=cfg.seed,
@@ -152,67 +152,40 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
     opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, cfg.beta2))
     dataset = TryonDataset(data, train_idx, seed=cfg.seed, flip=cfg.flip)
     steps_per_epoch = len(train_idx) // cfg.batch
-    total = cfg.epochs * steps_per_epoch
-    step, best = 0, {"epoch": None, cfg.best_metric: None}
-    if resume:
-        tensors, meta = checkpoint.read(run.latest, device=device)
-        G.load_state_dict(checkpoint.strip_prefix(tensors, "G"))
-        D.load_state_dict(checkpoint.strip_prefix(tensors, "D"))
-        load_optimizer(opt_G, tensors, meta["optim"]["G"], "optim.G")
-        load_optimizer(opt_D, tensors, meta["optim"]["D"], "optim.D")
-        step, best = meta["step"], meta["best"]
-        run.truncate_metrics(step)
-
     data_info = {"source": str(cfg.data), "train_pairs": len(train_idx), "val_pairs": len(val_idx),
                  "skipped": data.skipped}
     base_meta = {"kind": KIND, "image_size": list(cfg.size), "normalization": NORMALIZATION,
                  "config": cfg.to_dict(), "data": data_info, "modiste_version": __version__}
+    saves = Checkpoints(run, {"G": G, "D": D}, {"G": opt_G, "D": opt_D}, base_meta)
+    meta = saves.resume(device) if resume else {"step": 0, "best": {"epoch": None, cfg.best_metric: None}}
+    best = meta["best"]
+    loop = TrainLoop(run, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, minutes=cfg.minutes, step=meta["step"],
+                     fitted_total=meta.get("fitted_total"), desc="tryon", progress=progress)
 
-    def save(path: Path, *, with_optimizer: bool) -> None:
-        meta = {**base_meta, "step": step, "epoch": step / steps_per_epoch, "best": best}
-        extra: dict[str, torch.Tensor] = {}
-        if with_optimizer:
-            opt_g, meta_g = optimizer_tensors(opt_G, "optim.G")
-            opt_d, meta_d = optimizer_tensors(opt_D, "optim.D")
-            extra, meta["optim"] = {**opt_g, **opt_d}, {"G": meta_g, "D": meta_d}
-        checkpoint.save_models(path, {"G": G, "D": D}, meta, extra=extra)
-
-    budget = Budget(cfg.minutes)
-    stopped = out_of_time = patience_out = False
-    bar = progress_bar(total=total, initial=step, unit="step", desc="tryon", disable=not progress)
     G.train(), D.train()
-    with GracefulStop() as stop:
-        while step < total and not stopped:
-            epoch = step // steps_per_epoch
+    with loop:
+        for epoch in loop.epochs():
             order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(step_seed(cfg.seed, -2, epoch)))
             order = order[: steps_per_epoch * cfg.batch] + epoch * len(train_idx)
-            done = step % steps_per_epoch
+            done = loop.step % steps_per_epoch
             loader = DataLoader(dataset, batch_size=cfg.batch, sampler=order[done * cfg.batch:].tolist())
-            sums, count, t0 = torch.zeros(len(STATS), device=device), 0, time.perf_counter()
-            for b in loader:
+            sums, count = torch.zeros(len(STATS), device=device), 0
+            for step, b in zip(loop.steps(), loader):
                 torch.manual_seed(step_seed(cfg.seed, 0, step))  # D's noise
                 D.noise_std = d_noise_at(cfg, step / steps_per_epoch)
                 x, y, yj = (b[k].to(device).contiguous(memory_format=torch.channels_last)
                             for k in ("person", "article", "target"))
                 sums += tryon_step(G, D, opt_G, opt_D, x, y, yj, cfg, amp=amp)
-                step += 1
                 count += 1
-                bar.update(1)
-                out_of_time = budget.spent()
-                if stop.requested or out_of_time:
-                    stopped = True
-                    break
-            record = {"epoch": round(step / steps_per_epoch, 4), "step": step,
-                      **dict(zip(STATS, (sums / max(count, 1)).tolist())), "d_noise": D.noise_std,
-                      "images_per_s": count * cfg.batch / (time.perf_counter() - t0),
-                      "minutes": budget.elapsed / 60}
-            if step % steps_per_epoch == 0 and len(val_idx) >= 2:
+            record = loop.record(**dict(zip(STATS, (sums / max(count, 1)).tolist())), d_noise=D.noise_std,
+                                 images_per_s=loop.images_per_s(cfg.batch))
+            if loop.epoch_complete and len(val_idx) >= 2:
                 metrics, sheet = validate(G, data, val_idx, seed=cfg.seed, batch=2 * cfg.batch, device=device, amp=amp,
                                           keep=cfg.sheet_pairs)
                 record.update(metrics)
                 record["collapsed"] = metrics["val_target_effect"] < cfg.min_target_effect
                 scale = sheet_scale(cfg.size[0])
-                save_png(sheet, run.samples / f"epoch-{step // steps_per_epoch:04d}.png", scale=scale)
+                save_png(sheet, run.samples / f"epoch-{loop.step // steps_per_epoch:04d}.png", scale=scale)
                 save_png(sheet, run.samples / "latest.png", scale=scale)
                 if cfg.best_metric not in metrics:
                     raise ValueError(f"best_metric {cfg.best_metric!r} is not measured on {cfg.data}; "
@@ -220,26 +193,21 @@ def train_tryon(cfg: TryonConfig, *, resume: bool = False, progress: bool = True
                 better = best[cfg.best_metric] is None or metrics[cfg.best_metric] < best[cfg.best_metric]
                 if not record["collapsed"] and better:
                     best = {"epoch": record["epoch"], **metrics}
-                    save(run.checkpoints / "best.safetensors", with_optimizer=False)
-                since = record["epoch"] - (best["epoch"] or 0)
-                patience_out = cfg.patience is not None and since >= cfg.patience
-                bar.set_postfix(cycle=f"{record['cycle']:.3f}", val=f"{metrics['val_cycle_l1']:.3f}",
-                                effect=f"{metrics['val_target_effect']:.3f}")
+                    saves.save_best(loop, best=best)
+                if cfg.patience is not None and record["epoch"] - (best["epoch"] or 0) >= cfg.patience:
+                    loop.stop("patience")
+                loop.bar.set_postfix(cycle=f"{record['cycle']:.3f}", val=f"{metrics['val_cycle_l1']:.3f}",
+                                     effect=f"{metrics['val_target_effect']:.3f}")
             run.log(record)  # before the checkpoint: a resume drops lines past the checkpoint's step
             plot_curves(run.metrics(), run.path / "curves.png",
                         [("losses", ("loss_D", "adv", "cycle", "id")),
                          ("D outputs (sigmoid)", ("D_real", "D_fake", "D_mismatch")),
                          ("validation", ("val_cycle_l1", "val_alpha_area", "val_target_effect", "val_colour_error",
                                          "val_alpha_outside_clothing"))], x="epoch")
-            save(run.latest, with_optimizer=True)
-            if best["epoch"] is None and step % steps_per_epoch == 0:  # no validation, or no eligible epoch yet
-                save(run.checkpoints / "best.safetensors", with_optimizer=False)
-            if patience_out:
-                break
-    bar.close()
+            saves.save_latest(loop, best=best)
+            if best["epoch"] is None and loop.epoch_complete:  # no validation, or no eligible epoch yet
+                saves.save_best(loop, best=best)
     atomic_write_json(run.path / "skipped.json", data.skipped)
-    reason = "minutes" if out_of_time else "signal" if stopped else "patience" if patience_out else "budget"
-    run.write_summary({"steps": step, "epochs": step / steps_per_epoch, "stop_reason": reason, "best": best,
-                       "train_pairs": len(train_idx), "val_pairs": len(val_idx), "skipped_pairs": len(data.skipped),
-                       "minutes": budget.elapsed / 60, "modiste_version": __version__})
+    loop.summary(best=best, train_pairs=len(train_idx), val_pairs=len(val_idx), skipped_pairs=len(data.skipped),
+                 modiste_version=__version__)
     return run.checkpoints / "best.safetensors"

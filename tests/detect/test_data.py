@@ -13,18 +13,9 @@ from modiste.data.datasets import BadSample
 from modiste.data.images import BadImageWarning
 from modiste.data.loading import SkipLog
 from modiste.data.synth import SCENE_CATEGORIES, scenes
-from modiste.detect.data import (
-    BadBoxWarning,
-    DetectionDataset,
-    DetectionRecord,
-    DetectionSample,
-    detection_collate,
-    label_path,
-    letterbox,
-    read_coco,
-    read_detection,
-    read_yolo,
-)
+from modiste.detect.data import DetectionDataset, DetectionSample, detection_collate, letterbox
+from modiste.detect.formats import label_path, read_coco, read_detection, read_yolo
+from modiste.detect.records import BadBoxWarning, DetectionRecord
 
 W, H = 40, 30
 

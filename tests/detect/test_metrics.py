@@ -119,7 +119,7 @@ def test_result_object(tmp_path):
     assert len(d["precision50"]["dress"]) == 101 and d["precision50"]["hat"] is None
     text = str(m)
     assert "dress" in text and "hat" in text and "0.500" in text
-    out = m.plot_pr(tmp_path / "pr.png")
+    out = m.plot(tmp_path / "pr.png")
     assert out.exists() and out.read_bytes()[:4] == b"\x89PNG"
     assert m.save(tmp_path / "m.json").exists()
 

@@ -77,6 +77,7 @@ def test_loss_falls_over_a_few_steps():
     assert losses[-1] < 0.7 * losses[0]
 
 
+@pytest.mark.slow
 def test_short_training_reaches_a_clearly_nontrivial_map(trained):
     summary = json.loads((trained / "summary.json").read_text())
     assert summary["best"]["map50"] > 0.5
@@ -86,6 +87,7 @@ def test_short_training_reaches_a_clearly_nontrivial_map(trained):
         assert (trained / name).exists(), name
 
 
+@pytest.mark.slow
 def test_predict_round_trips_through_json(trained, easy, tmp_path):
     det = Detector.load(trained, score_threshold=0.3)
     files = sorted((easy.parent / "images").glob("*.png"))[:3]
@@ -99,6 +101,7 @@ def test_predict_round_trips_through_json(trained, easy, tmp_path):
         assert ((r.boxes >= 0) & (r.boxes <= SIDE)).all()
 
 
+@pytest.mark.slow
 def test_a_corrupt_image_is_skipped_with_a_warning_naming_it(trained, tmp_path):
     bad = tmp_path / "broken.jpg"
     bad.write_bytes(b"not a jpeg")

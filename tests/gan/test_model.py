@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from modiste.gan import GAN
-from modiste.gan.model import slerp
+from modiste.nn.prior import slerp
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,7 @@ def test_evaluate_reports_metrics_and_reuses_its_feature_network(gan, tiny_catal
     assert "Not comparable to Inception" in report.note and "FD" in str(report)
 
 
+@pytest.mark.slow
 def test_evaluate_defaults_to_imagenet_features_that_tell_real_from_noise(gan, tiny_catalog, tmp_path, monkeypatch):
     from modiste.data.images import load_image
     from modiste.gan.quality import evaluate_generator

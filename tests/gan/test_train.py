@@ -45,7 +45,7 @@ def test_training_fills_the_run_folder(tiny_catalog, tmp_path, arch, prior):
     assert Image.open(run / "samples" / "latest.png").size[0] > 8 * 32
 
 
-@pytest.mark.parametrize("arch", ["dcgan", "projected"])
+@pytest.mark.parametrize("arch", ["dcgan", pytest.param("projected", marks=pytest.mark.slow)])
 def test_resume_continues_exactly(tiny_catalog, tmp_path, arch):
     GAN.train(tiny_catalog.csv, out=tmp_path / "straight", arch=arch, kimg=0.16, progress=False, **TINY)
     GAN.train(tiny_catalog.csv, out=tmp_path / "halves", arch=arch, kimg=0.08, progress=False, **TINY)

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from modiste.latent.boundary import Boundary, boundary_from_column, fit_boundary
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 D = 16
 

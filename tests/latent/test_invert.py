@@ -16,7 +16,7 @@ from modiste.latent.encoder import load_encoder
 from modiste.latent.inputs import read_images
 from modiste.latent.invert import (DiscriminatorFeatures, InversionSettings, invert, prior_penalty, random_code_baseline,
                                    reconstruction_scores)
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 from modiste.results import ImageSet, to_uint8
 
 

@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from modiste.latent.similar import Matches, nearest, similar
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 
 def _catalog(tiny_catalog, n=10, d=6, seed=0) -> Vectors:

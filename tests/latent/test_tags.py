@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from modiste.latent.tags import TagProbes, default_columns, fit_tags
-from modiste.latent.vectors import Vectors
+from modiste.data.vectors import Vectors
 
 D = 12
 COLOURS = ["red", "blue", "green"]

@@ -136,7 +136,11 @@ def test_same_seed_same_model(name):
     assert not torch.equal(forward(a, x), forward(c, x))
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+# the slowest to train a few steps: their smaller siblings cover the same code by default
+HEAVY = {"convnext_nano", "resnet_r18w", "ssd_efficientnet", "ssd_convnext"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in HEAVY else n for n in sorted(SMALL)])
 def test_a_few_steps_lower_the_loss(name):
     torch.manual_seed(0)
     model = create_model(name, **SMALL[name])

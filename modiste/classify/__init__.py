@@ -1,1 +1,0 @@
-"""Image classifiers (shot types, categories): training, evaluation, prediction."""

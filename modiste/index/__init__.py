@@ -1,7 +1,0 @@
-"""The persistent catalog index: ``Index.create / open``, ``add``, ``remove``, ``search``, ``info``."""
-from modiste.index.api import add_images, build_index, index_model, search
-from modiste.index.config import KINDS, IndexConfig
-from modiste.index.results import AddReport, Duplicate, SearchResults
-from modiste.index.store import Index
-
-__all__ = ["Index", "add_images", "build_index", "index_model", "search", "IndexConfig", "KINDS", "AddReport", "Duplicate", "SearchResults"]
