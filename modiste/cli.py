@@ -69,10 +69,12 @@ def demo(
 def main(argv: list[str] | None = None) -> None:
     import sys
 
+    from modiste.console import run
+
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:2] == ["sort", "eval"]:  # "sort GALLERY" and "sort eval ..." share a name; click cannot mix them
         args = ["sort-eval", *args[2:]]
-    app(args=args, prog_name="modiste")
+    run(app, args)
 
 
 if __name__ == "__main__":

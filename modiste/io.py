@@ -20,16 +20,71 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     On any error the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
+    except OSError as e:
+        raise type(e)(e.errno, f"cannot write {path}: {e.strerror or e}", str(path)) from e
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; the file gets the mode any other would
         os.replace(tmp, path)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.filename is None or str(path) not in str(e):  # name the file being written (disk full, read-only ...)
+            raise type(e)(e.errno, f"cannot write {path}: {e.strerror or e}", str(path)) from e
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, *, recursive: bool = True) -> list[Path]:
+    """Remove the temporary files a killed process left behind (``.NAME.XXXX.tmp`` from
+    ``atomic_path``); call where no other process is writing ``folder``. The removed paths."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = folder.rglob(f".*{TEMP_SUFFIX}") if recursive else folder.glob(f".*{TEMP_SUFFIX}")
+    removed = []
+    for f in found:
+        if f.is_file() and not f.is_symlink():
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
+
+
+def output_names(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """One name per input for writing one output per input into one folder, never two alike: the
+    path relative to the inputs' common folder, without its suffix (``sub/a``), the suffix kept
+    where two would meet (``a_png``, ``a_jpg``)."""
+    paths = [Path(p).absolute() for p in paths]
+    if not paths:
+        return []
+    root = Path(os.path.commonpath([p.parent for p in paths]))
+    rel = [p.relative_to(root) for p in paths]
+    names = [r.with_suffix("").as_posix() for r in rel]
+    counts: dict[str, int] = {}
+    for n in names:
+        counts[n] = counts.get(n, 0) + 1
+    names = [n if counts[n] == 1 else f"{n}_{r.suffix.lstrip('.').lower()}" for n, r in zip(names, rel)]
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:  # the same file named twice, or a.PNG beside a.png
+        seen[n] = seen.get(n, 0) + 1
+        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
+    return out
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -15,7 +15,7 @@ from modiste.data.images import ImagePolicy, load_image, load_readable
 from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
 from modiste.detect.metrics import DetectionMetrics
-from modiste.io import atomic_path, atomic_write_json
+from modiste.io import atomic_path, atomic_write_json, output_names
 from modiste.nn import checkpoint
 from modiste.train.dist import default_device
 
@@ -146,17 +146,17 @@ class Detector:
                 draw: bool = True) -> list[Detections]:
         """Detect in image files; unreadable ones are skipped with a warning naming them.
 
-        With ``out``: ``out/<name>.json`` per image and ``out/<name>.jpg`` with the boxes drawn."""
+        With ``out``: ``out/<name>.json`` per image and ``out/<name>.jpg`` with the boxes drawn; ``<name>``
+        mirrors the photo's path below the photos' common folder (the suffix kept where two would meet)."""
         images, names = load_readable(image_paths(sources))
         results = self.detect(images, names)
         if out is not None:
             out = Path(out)
             out.mkdir(parents=True, exist_ok=True)
-            for det, im in zip(results, images):
-                stem = Path(det.path).stem
-                det.save(out / f"{stem}.json")
+            for det, im, name in zip(results, images, output_names([d.path for d in results])):
+                det.save(out / f"{name}.json")  # sub/a.json, or a_png.json beside a_jpg.json: never two alike
                 if draw:
-                    det.plot(out / f"{stem}.jpg", im)
+                    det.plot(out / f"{name}.jpg", im)
         return results
 
     def evaluate(self, data: str | os.PathLike, *, split: str = "val", out: str | os.PathLike | None = None,
@@ -183,4 +183,4 @@ class Detector:
 
 def read_predictions(folder: str | os.PathLike, classes: Sequence[str]) -> list[Detections]:
     """The JSON files ``predict`` wrote, back as Detections."""
-    return [Detections.from_json(json.loads(p.read_text()), classes) for p in sorted(Path(folder).glob("*.json"))]
+    return [Detections.from_json(json.loads(p.read_text()), classes) for p in sorted(Path(folder).rglob("*.json"))]

@@ -59,6 +59,7 @@ class DetectConfig(PretrainedStart, RunConfig):
     device: str | None = None
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.resolve_start(takes="the detector takes efficientnet_lite0|1|2 or convnext_<size>", fallback="convnext_micro")
         if self.freeze is None:
             self.freeze = 2 if self.pretrained else 0

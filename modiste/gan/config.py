@@ -49,6 +49,7 @@ class GANConfig(RunConfig):
     compile: bool = False               # torch.compile the step's networks (pays off on long GPU runs)
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         if self.arch not in ARCHS:
             raise ValueError(f"arch must be one of {ARCHS}, not {self.arch!r}")
         projected = self.arch == "projected"

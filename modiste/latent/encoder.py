@@ -34,6 +34,9 @@ from modiste.train.dist import default_device
 class EncoderConfig(RunConfig):
     RESUMABLE = ("steps", "minutes", "workers", "device")
 
+    def __post_init__(self) -> None:
+        self.check_numbers()
+
     gan: str = ""                    # the generator's checkpoint or run folder
     data: str | None = None          # real images (folder / CSV); None = generated pairs only
     out: str = "runs/encoder/default"

@@ -64,8 +64,14 @@ def save(path: str | os.PathLike, tensors: dict[str, torch.Tensor], meta: dict[s
     path = Path(path).with_suffix(".safetensors")
     meta = {"format": FORMAT, "modiste_version": __version__, **meta}
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    # The old sidecar goes first: a kill between the two writes leaves none (the header has the
+    # description) rather than one that describes the previous tensors.
+    path.with_suffix(".json").unlink(missing_ok=True)
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        try:
+            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        except Exception as e:  # safetensors' own error for a full disk names no file
+            raise OSError(f"cannot write {path}: {e}") from e
     atomic_write_json(path.with_suffix(".json"), meta)
     return path
 

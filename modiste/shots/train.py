@@ -88,6 +88,7 @@ class ClassifyConfig(PretrainedStart, RunConfig):
     device: str | None = None
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.resolve_start(takes="", resnet=True)
         if self.size is None:
             self.size = 224 if self.pretrained else 96

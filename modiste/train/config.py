@@ -13,6 +13,22 @@ class RunConfig:
     between invocations (``RESUMABLE``: the budget and the machine) taken from this call."""
 
     RESUMABLE: tuple[str, ...] = ("epochs", "minutes", "workers", "device")
+    # Numbers checked where settings are made (``check_numbers``), so a bad value is refused at once
+    # with its name, not found later as a run of zero steps or a best checkpoint never written.
+    POSITIVE: tuple[str, ...] = ("epochs", "kimg", "steps", "batch", "lr", "size", "tick_kimg", "tick_steps", "dim",
+                                 "patience", "m")
+    NON_NEGATIVE: tuple[str, ...] = ("minutes", "workers", "holdout", "freeze", "warmup_epochs", "ema_epochs",
+                                     "label_smoothing", "weight_decay", "snapshot_ticks")
+
+    def check_numbers(self) -> None:
+        for name in self.POSITIVE + self.NON_NEGATIVE:
+            value = getattr(self, name, None)
+            if value is None or isinstance(value, (list, tuple, str)) or isinstance(value, bool):
+                continue
+            bad = not value > 0 if name in self.POSITIVE else not value >= 0  # NaN fails both
+            if bad:
+                which = "positive" if name in self.POSITIVE else "zero or more"
+                raise ValueError(f"{name} must be {which}, not {value}")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

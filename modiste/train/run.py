@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modiste.io import append_jsonl, atomic_write_json, atomic_write_text
+from modiste.io import append_jsonl, atomic_write_json, atomic_write_text, remove_stale_temp_files
 
 
 class RunDir:
@@ -30,6 +30,7 @@ class RunDir:
                 raise FileNotFoundError(f"{self.path}: nothing to resume (no checkpoints/latest.safetensors)")
             self.checkpoints.mkdir(parents=True, exist_ok=True)
             self.samples.mkdir(parents=True, exist_ok=True)
+            remove_stale_temp_files(self.path)  # what a killed run was writing; nobody else writes here
 
     @property
     def latest(self) -> Path:

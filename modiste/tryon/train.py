@@ -85,6 +85,7 @@ class TryonConfig(RunConfig):
     RESUMABLE = ("epochs", "minutes", "workers", "device", "patience")
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.size = [int(v) for v in self.size]
         if len(self.size) != 2 or min(self.size) < 2**self.g_depth:
             raise ValueError(f"size must be (height, width), each at least {2**self.g_depth}, got {self.size}")

@@ -104,15 +104,22 @@ def _wait_for_step(run: Path, step: int, proc, timeout=120):
     raise TimeoutError
 
 
+def _same_threads() -> dict[str, str]:
+    """The environment for a training subprocess that must match this process bit for bit: the same
+    thread count (OMP_NUM_THREADS=1 outside, 2 set in-process by conftest, would change the sums)."""
+    return {**os.environ, "OMP_NUM_THREADS": str(torch.get_num_threads())}
+
+
 def test_kill_9_mid_run_then_resume_loses_and_doubles_nothing(tiny_catalog, tmp_path):
     GAN.train(tiny_catalog.csv, out=tmp_path / "straight", kimg=0.128, progress=False,
               **{**TINY, "tick_kimg": 0.016, "snapshot_ticks": 0})
     run = tmp_path / "killed"
-    proc = subprocess.Popen(_train_cmd(tiny_catalog.csv, run, 0.128), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_train_cmd(tiny_catalog.csv, run, 0.128), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_same_threads())
     _wait_for_step(run, 4, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = json.loads((run / "checkpoints" / "latest.json").read_text())["step"]
+    killed_at = checkpoint.read_meta(run / "checkpoints" / "latest.safetensors")["step"]  # the sidecar may be mid-write
     assert killed_at < 16
     GAN.train(out=run, resume=True, progress=False)
     assert _same_weights(tmp_path / "straight", run) == []
@@ -122,7 +129,8 @@ def test_kill_9_mid_run_then_resume_loses_and_doubles_nothing(tiny_catalog, tmp_
 
 def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tiny_catalog, tmp_path):
     run = tmp_path / "run"
-    proc = subprocess.Popen(_train_cmd(tiny_catalog.csv, run, 50), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(_train_cmd(tiny_catalog.csv, run, 50), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=_same_threads())
     _wait_for_step(run, 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)

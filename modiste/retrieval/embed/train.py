@@ -107,6 +107,7 @@ class EmbedConfig(PretrainedStart, RunConfig):
     device: str | None = None
 
     def __post_init__(self) -> None:
+        self.check_numbers()
         self.resolve_start(takes="embeddings take efficientnet_lite0|1|2, convnext_<size> or vgg", fallback="convnext_micro",
                            own=("vgg",))
         if self.size is None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,14 +59,34 @@ class MetaStore:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        # IMMEDIATE takes the write lock up front, so two writers fail fast instead of mid-batch.
-        self.conn.execute("BEGIN IMMEDIATE")
+        # IMMEDIATE takes the write lock up front, before anything is read for the write. Two
+        # writers (two `index add` at once) take turns: the second says it waits, then waits.
+        self._begin()
         try:
             yield self.conn
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
         self.conn.execute("COMMIT")
+
+    def _begin(self, patience_s: float = 3600.0) -> None:
+        self.conn.execute("PRAGMA busy_timeout = 2000")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        print(f"{self.path.parent}: waiting for the index lock (another process is writing to this index)",
+              file=sys.stderr, flush=True)
+        deadline = time.monotonic() + patience_s
+        while True:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as e:
+                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                    raise OSError(f"{self.path.parent}: the index stayed locked by another writer: {e}") from e
 
     # -- info --
 

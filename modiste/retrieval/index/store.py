@@ -400,6 +400,15 @@ class Index:
         """One batch in one transaction: its shard file, its rows, and the duplicates it met
         (``pending`` (path, sha1), resolved against ``known`` plus what this batch adds)."""
         with self.meta.transaction() as conn:
+            # Under the write lock, the content another writer added since this batch was read is
+            # a duplicate too (two `index add` at once on overlapping folders), never a second row.
+            taken = self.meta.find_hashes({n.sha1 for n in new}) if new else {}
+            if taken:
+                keep = [i for i, n in enumerate(new) if n.sha1 not in taken]
+                pending = pending + [(n.path, n.sha1) for n in new if n.sha1 in taken]
+                known.update(taken)
+                new = [new[i] for i in keep]
+                vectors = vectors[keep] if vectors is not None and keep else None
             if new:
                 # The shard is written under the write lock: another writer cannot take its number.
                 shard = int(self.meta.get("next_shard"))

@@ -1,0 +1,198 @@
+"""Bad input, faults and misuse: one-line errors, nothing silently lost or overwritten."""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from modiste.cli import main
+from modiste.io import atomic_write_text, output_names, remove_stale_temp_files
+
+
+def _run(capsys, *args) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    return exit_.value.code, capsys.readouterr().err
+
+
+# -- one-line errors ------------------------------------------------------------------------------
+
+def test_a_usage_error_is_one_line_with_exit_2(capsys):
+    code, err = _run(capsys, "gan", "train", "--bogus")
+    assert code == 2 and err.startswith("error: ") and "--bogus" in err and len(err.strip().splitlines()) == 1
+
+
+def test_an_expected_error_is_one_line_naming_the_file_with_exit_1(capsys, tmp_path):
+    missing = tmp_path / "nothing-here"
+    code, err = _run(capsys, "shots", "eval", str(missing), str(tmp_path))
+    assert code == 1 and err.strip().splitlines() == [f"error: {missing}: checkpoint not found"]
+    assert "Traceback" not in err
+
+
+def test_modiste_debug_shows_the_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("MODISTE_DEBUG", "1")
+    with pytest.raises(FileNotFoundError):
+        main(["shots", "eval", str(tmp_path / "nothing-here"), str(tmp_path)])
+
+
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_budget_of_no_epochs_is_refused_before_anything_runs(capsys, tiny_catalog, tmp_path, value):
+    out = tmp_path / "run"
+    code, err = _run(capsys, "gan", "train", str(tiny_catalog.csv), "--out", str(out), "--epochs", value, "--size", "32")
+    assert code == 1 and err.strip() == f"error: epochs must be positive, not {float(value)}"
+    assert not (out / "checkpoints").exists()
+
+
+def test_every_trainer_refuses_bad_numbers():
+    from modiste.detect.train import DetectConfig
+    from modiste.gan.config import GANConfig
+    from modiste.latent.encoder import EncoderConfig
+    from modiste.retrieval.embed.train import EmbedConfig
+    from modiste.shots.train import ClassifyConfig
+    from modiste.tryon.train import TryonConfig
+
+    for make in (GANConfig, DetectConfig, EmbedConfig, ClassifyConfig, TryonConfig):
+        for bad in (dict(epochs=0), dict(epochs=-2), dict(batch=0), dict(lr=float("nan")), dict(minutes=-1)):
+            with pytest.raises(ValueError, match=next(iter(bad))):
+                make(**bad)
+    with pytest.raises(ValueError, match="steps"):
+        EncoderConfig(steps=0)
+
+
+# -- outputs that never collide -------------------------------------------------------------------
+
+def test_output_names_mirror_subfolders_and_keep_suffixes_only_where_two_meet(tmp_path):
+    names = output_names([tmp_path / "a.png", tmp_path / "a.jpg", tmp_path / "sub" / "a.png", tmp_path / "b.png"])
+    assert names == ["a_png", "a_jpg", "sub/a", "b"] and len(set(names)) == 4
+    assert output_names([tmp_path / "x" / "c.jpg"]) == ["c"]
+
+
+def test_detect_predict_writes_one_result_per_photo_even_with_the_same_stem(tmp_path):
+    from modiste.detect.model import Detector, read_predictions
+    from modiste.nn import create_model
+
+    photos = tmp_path / "photos"
+    for rel in ("a.png", "a.jpg", "sub/a.png"):
+        (photos / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((40, 30, 3), 128, np.uint8)).save(photos / rel)
+    torch.manual_seed(0)
+    det = Detector(create_model("ssd_convnext", num_classes=3, image_size=64, extra_width=16), ["a", "b", "c"],
+                   score_threshold=0.0)
+    results = det.predict(photos, out=tmp_path / "out")
+    assert len(results) == 3
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.json"))
+    assert written == ["a_jpg.json", "a_png.json", "sub/a.json"]
+    assert len(list((tmp_path / "out").rglob("*.jpg"))) == 3
+    assert sorted(d.path for d in read_predictions(tmp_path / "out", det.classes)) == sorted(str(p) for p in
+                                                                                             photos.rglob("*.*"))
+
+
+# -- concurrent writers of one index ----------------------------------------------------------------
+
+def test_two_adds_of_the_same_photos_at_once_report_duplicates_and_never_crash(tmp_path, monkeypatch):
+    pytest.importorskip("faiss")
+    from modiste.retrieval.index import Index
+    from modiste.retrieval.index.meta import MetaStore
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    embed = lambda x: torch.nn.functional.normalize(x.float().flatten(1)[:, :8] + 1, dim=1)  # noqa: E731
+    first = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
+    second = Index.open(tmp_path / "idx")
+    # the second writer reads "nothing indexed yet" before the first commits: the race of two processes
+    real = MetaStore.find_hashes
+    calls = {"n": 0}
+
+    def stale_then_real(self, hashes):
+        calls["n"] += 1
+        if self is second.meta and calls["n"] == 1:
+            first.add(folder, embed, progress=False)  # the other process commits in between
+            return {}
+        return real(self, hashes)
+
+    monkeypatch.setattr(MetaStore, "find_hashes", stale_then_real)
+    report = second.add(folder, embed, progress=False)
+    assert report.added == [] and len(report.duplicates) == 6
+    assert len(second.ids()) == 6
+
+
+def test_a_writer_waits_for_the_index_lock_and_says_so(tmp_path, capsys):
+    pytest.importorskip("faiss")
+    from modiste.retrieval.index import Index
+
+    Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16}).close()
+    other = Index.open(tmp_path / "idx")
+    done = threading.Event()
+
+    def second_writer():
+        Index.open(tmp_path / "idx").configure(nprobe=4)  # its own connection, as another process has
+        done.set()
+
+    with other.meta.transaction():
+        t = threading.Thread(target=second_writer)
+        t.start()
+        t.join(3.0)
+        assert not done.is_set()  # still waiting while the other writer holds the lock
+    t.join(10)
+    assert done.is_set() and "waiting for the index lock" in capsys.readouterr().err
+
+
+# -- files written atomically ---------------------------------------------------------------------
+
+def test_atomic_files_respect_the_umask(tmp_path):
+    old = os.umask(0o027)
+    try:
+        path = atomic_write_text(tmp_path / "f.txt", "x")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o640
+
+
+def test_a_new_run_clears_the_temp_files_a_killed_one_left(tmp_path):
+    from modiste.train.run import RunDir
+
+    (tmp_path / "run" / "checkpoints").mkdir(parents=True)
+    stale = tmp_path / "run" / "checkpoints" / ".latest.safetensors.x1y2.tmp"
+    stale.write_bytes(b"half a checkpoint")
+    keep = tmp_path / "run" / "notes.tmp"  # not one of ours: no leading dot
+    keep.write_text("mine")
+    RunDir(tmp_path / "run")
+    assert not stale.exists() and keep.exists()
+    assert remove_stale_temp_files(tmp_path / "missing") == []
+
+
+def test_a_kill_between_checkpoint_and_sidecar_leaves_no_sidecar_that_disagrees(tmp_path, monkeypatch):
+    from modiste.nn import checkpoint
+
+    path = checkpoint.save(tmp_path / "c.safetensors", {"w": torch.zeros(2)}, {"step": 1})
+    assert checkpoint.read_meta(path)["step"] == 1
+
+    def killed(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checkpoint, "atomic_write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, {"w": torch.ones(2)}, {"step": 2})
+    assert not path.with_suffix(".json").exists()  # not the old step-1 description beside step-2 tensors
+    assert checkpoint.read_meta(path)["step"] == 2
+
+
+def test_a_full_disk_names_the_checkpoint_being_written(tmp_path, monkeypatch):
+    from modiste.nn import checkpoint
+
+    def full(*a, **k):
+        raise RuntimeError("No space left on device (os error 28)")
+
+    monkeypatch.setattr(checkpoint, "save_file", full)
+    target = tmp_path / "run" / "latest.safetensors"
+    with pytest.raises(OSError, match=f"cannot write {target}"):
+        checkpoint.save(target, {"w": torch.zeros(2)}, {})
+    assert list(Path(tmp_path / "run").iterdir()) == []  # no temp file left
