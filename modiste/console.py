@@ -34,6 +34,7 @@ def run(app: Any, args: Sequence[str]) -> None:
     # typer's own click exceptions (recent typer ships click inside itself, under other classes)
     click_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
     debug = bool(os.environ.get("MODISTE_DEBUG"))
+    shown = warnings.showwarning
     if not debug:
         warnings.showwarning = _warning
     try:
@@ -56,6 +57,8 @@ def run(app: Any, args: Sequence[str]) -> None:
             raise
         print(f"error: {_one_line(e)}", file=sys.stderr)
         sys.exit(1)
+    finally:
+        warnings.showwarning = shown
     sys.exit(code if isinstance(code, int) else 0)
 
 

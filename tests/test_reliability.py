@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -196,3 +197,90 @@ def test_a_full_disk_names_the_checkpoint_being_written(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=f"cannot write {target}"):
         checkpoint.save(target, {"w": torch.zeros(2)}, {})
     assert list(Path(tmp_path / "run").iterdir()) == []  # no temp file left
+
+
+# -- data that is almost right ---------------------------------------------------------------------
+
+def test_an_unbalanced_quote_in_a_csv_is_reported_with_file_and_line(tmp_path, capsys):
+    from modiste.data import open_dataset
+
+    Image.new("RGB", (8, 8)).save(tmp_path / "a.png")
+    csv_path = tmp_path / "m.csv"
+    csv_path.write_text('path,label\na.png,x\n"b.png,y\na.png,z\n')
+    with pytest.raises(ValueError, match=r"m.csv, line 3: not valid CSV .*quote opened here is never closed"):
+        open_dataset(csv_path)
+    code, err = _run(capsys, "data", "check", str(csv_path))
+    assert code == 1 and err.startswith(f"error: {csv_path}, line 3") and len(err.strip().splitlines()) == 1
+
+
+def _classifier(classes):
+    from modiste.nn import create_model
+    from modiste.shots.model import ShotClassifier
+
+    torch.manual_seed(0)
+    return ShotClassifier(create_model("resnet_r10", num_classes=len(classes)), classes, image_size=16)
+
+
+def test_sort_reads_gifs_warns_about_what_it_cannot_read_and_counts_it(tmp_path):
+    from modiste.data.images import BadImageWarning
+    from modiste.shots import Regulation, sort
+
+    gallery = tmp_path / "p1"
+    gallery.mkdir()
+    Image.new("RGB", (16, 16), (200, 0, 0)).save(gallery / "1.png")
+    Image.new("RGB", (16, 16), (0, 200, 0)).save(gallery / "2.gif")
+    (gallery / "3.jpg").write_text("not a photo")
+    (gallery / "4.jpg").symlink_to(tmp_path / "gone.jpg")
+    reg = Regulation.from_dict({"order": ["front", "back"]}, known_types=None)
+    with pytest.warns(BadImageWarning) as caught:
+        result = sort(gallery, _classifier(["front", "back"]), reg, out=tmp_path / "out", progress=False)
+    warned = " ".join(str(w.message) for w in caught)
+    assert "3.jpg" in warned and "4.jpg" in warned
+    assert sorted(Path(p.path).name for p in result[0].items) == ["1.png", "2.gif"]
+    import json
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["skipped_photos"] == 2
+
+
+def test_a_regulation_is_checked_against_the_classes_of_the_model_in_use(tmp_path):
+    from modiste.shots import RegulationError, sort
+
+    gallery = tmp_path / "p1"
+    gallery.mkdir()
+    Image.new("RGB", (16, 16)).save(gallery / "1.png")
+    categories = tmp_path / "categories.yaml"
+    categories.write_text("order: [dress, other]\n")
+    result = sort(gallery, _classifier(["dress", "coat"]), categories, progress=False)  # a category model: fine
+    assert len(result) == 1
+    shots = tmp_path / "shots.yaml"
+    shots.write_text("order: [near_front, far_back, other]\n")
+    with pytest.raises(RegulationError, match="near_front"):  # shot types for a category model: refused
+        sort(gallery, _classifier(["dress", "coat"]), shots, progress=False)
+    from modiste.shots import Regulation
+    with pytest.raises(RegulationError, match="'near_front'.*does not predict"):
+        sort(gallery, _classifier(["dress", "coat"]), Regulation.load(shots), progress=False)
+
+
+def test_coco_images_whose_file_is_missing_count_as_skipped(tmp_path):
+    import json as js
+
+    from modiste.detect.formats import read_coco
+    from modiste.detect.records import BadBoxWarning  # noqa: F401  (the reader's other warning)
+
+    Image.new("RGB", (20, 20)).save(tmp_path / "a.jpg")
+    coco = {"images": [{"id": 1, "file_name": "a.jpg", "width": 20, "height": 20},
+                       {"id": 2, "file_name": "gone.jpg", "width": 20, "height": 20}],
+            "categories": [{"id": 1, "name": "top"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 5, 5]}]}
+    (tmp_path / "c.json").write_text(js.dumps(coco))
+    with pytest.warns(Warning, match="gone.jpg"):
+        records, classes = read_coco(tmp_path / "c.json")
+    assert len(records) == 1 and list(records.skipped) == [str(tmp_path / "gone.jpg")]
+
+
+def test_a_bad_image_warning_is_one_line_without_the_source_line(capsys, tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 not really")
+    code, err = _run(capsys, "data", "check", str(tmp_path), "--size", "8", "--workers", "0")
+    shown = re.findall(r"warning: [^\n\r]*", err)  # the progress bar shares stderr
+    assert code == 0 and len(shown) == 1 and "broken.jpg" in shown[0], err
+    assert "BadImageWarning" not in err and "warnings.warn" not in err  # Python's own format shows both

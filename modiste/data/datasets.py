@@ -5,7 +5,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 from torch.utils.data import Dataset
@@ -170,6 +170,22 @@ class CSVManifest(ImageDataset):
         super().__init__(records, policy, names)
 
 
+def checked_rows(reader: Any, csv_path: str | os.PathLike) -> Iterator[tuple[int, Any]]:
+    """(line, row) from a ``csv.reader``/``DictReader`` made with ``strict=True``: malformed CSV (a
+    quote opened and never closed, which would swallow the rest of the file as one field) raises
+    a ValueError naming the file and the line where the bad row starts."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            hint = "; a quote opened here is never closed" if "end of data" in str(e) else ""
+            raise ValueError(f"{csv_path}, line {start}: not valid CSV ({e}){hint}") from None
+        yield start, row
+
+
 def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str, str]]]:
     """(line number, row) pairs with stripped string values; errors name the file and line."""
     try:
@@ -177,8 +193,8 @@ def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str,
     except FileNotFoundError:
         raise FileNotFoundError(f"{csv_path}: no such CSV file") from None
     with f:
-        reader = csv.reader(f)
-        header = next(reader, None)
+        reader = csv.reader(f, strict=True)
+        header = next(checked_rows(reader, csv_path), (1, None))[1]
         if header is None or not any(h.strip() for h in header):
             raise ValueError(f"{csv_path}: empty file (expected a header row with a {path_column!r} column)")
         header = [h.strip() for h in header]
@@ -187,8 +203,7 @@ def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str,
                 f"{csv_path}, line 1: no {path_column!r} column (columns: {', '.join(header)})"
             )
         rows = []
-        for cells in reader:
-            line = reader.line_num
+        for line, cells in checked_rows(reader, csv_path):
             cells = [c.strip() for c in cells]
             if not any(cells):
                 continue  # blank lines are common at the end of hand-edited files

@@ -75,6 +75,13 @@ class SkipLog:
             self._items[item.path] = item.reason
             warnings.warn(f"skipping {item.path}: {item.reason}", BadImageWarning, stacklevel=2)
 
+    @classmethod
+    def of(cls, items: dict[str, str]) -> "SkipLog":
+        """A log of files (path -> reason) a reader skipped and warned about already."""
+        log = cls()
+        log._items.update(items)
+        return log
+
     def merge(self, other: "SkipLog") -> None:
         """Take another log's files (already warned about there) without warning again."""
         for path, reason in other.items.items():

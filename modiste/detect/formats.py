@@ -11,7 +11,7 @@ import torch
 
 from modiste.data.datasets import _find_images
 from modiste.data.images import BadImageError
-from modiste.detect.records import DetectionRecord, Raw, _clean, _image_size, _Log
+from modiste.detect.records import DetectionRecord, Raw, Records, _clean, _image_size, _Log
 
 
 # --- COCO ----------------------------------------------------------------------------------
@@ -117,7 +117,7 @@ def read_coco(
         boxes, labels = _clean(im["raw"], w, h, f"{path} ({im['file']})", log)
         records.append(DetectionRecord(file, torch.from_numpy(boxes), torch.from_numpy(labels), w, h))
     log.flush()
-    return records, names
+    return Records(records, log.images), names
 
 
 # --- YOLO ----------------------------------------------------------------------------------
@@ -268,10 +268,10 @@ def read_yolo(data_yaml: str | os.PathLike, split: str = "train") -> tuple[list[
         example = label_path(records[0].path)
         log.box(str(path), f"no label files found for '{split}' (looked for {example} and the like)")
     log.flush()
-    return records, names
+    return Records(records, log.images), names
 
 
-def read_detection(source: str | os.PathLike, split: str = "train") -> tuple[list[DetectionRecord], list[str]]:
+def read_detection(source: str | os.PathLike, split: str = "train") -> tuple[Records, list[str]]:
     """Read a COCO ``.json``, a YOLO ``.yaml``, or a folder holding ``data.yaml`` (YOLO) or ``annotations.json`` (COCO).
 
     ``split`` picks the YOLO split; a COCO file is one split already and ignores it.

@@ -11,6 +11,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from modiste.data.datasets import image_paths
+from modiste.data.loading import SkipLog
 from modiste.data.images import ImagePolicy, load_image, load_readable
 from modiste.detect.augment import DetectionTransform, to_pixels
 from modiste.detect.boxes import postprocess
@@ -171,6 +172,7 @@ class Detector:
         if classes != self.classes:
             raise ValueError(f"{data} has classes {classes}; the detector was trained on {self.classes}")
         metrics, skips = evaluate_model(self.net, records, classes, workers=workers, device=self.device)
+        skips.merge(SkipLog.of(records.skipped))  # listed in the annotations, not readable
         metrics.skipped = skips
         if out is not None:
             metrics.save(Path(out) / "metrics.json")

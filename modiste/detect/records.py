@@ -88,6 +88,14 @@ class _Log:
             warnings.warn(f"{where}: {text}", BadBoxWarning, stacklevel=3)
 
 
+class Records(list):
+    """The records a reader returns; ``skipped``: the images it left out (path -> why), already warned about."""
+
+    def __init__(self, records: Sequence["DetectionRecord"] = (), skipped: dict[str, str] | None = None):
+        super().__init__(records)
+        self.skipped = dict(skipped or {})
+
+
 Raw = list[tuple[str, int | str, list[float]]]  # (where in the file, label or why it is unusable, xyxy)
 
 

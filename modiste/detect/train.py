@@ -101,13 +101,17 @@ class _EpochSeeded(Dataset):
         return sample
 
 
-def load_splits(cfg: DetectConfig) -> tuple[list[DetectionRecord], list[DetectionRecord], list[str]]:
+def load_splits(cfg: DetectConfig) -> tuple[list[DetectionRecord], list[DetectionRecord], list[str], dict[str, str]]:
+    """Training and validation records, classes, and the images the readers left out (path -> why)."""
     train, classes = read_detection(cfg.data, split="train")
+    skipped = dict(train.skipped)
     if cfg.val is not None:
         val, val_classes = read_detection(cfg.val, split="val")
+        skipped.update(val.skipped)
     else:
         try:
             val, val_classes = read_detection(cfg.data, split="val")
+            skipped.update(val.skipped)
         except (KeyError, ValueError, FileNotFoundError):
             val, val_classes = [], classes
         if not val or [r.path for r in val] == [r.path for r in train]:
@@ -118,7 +122,7 @@ def load_splits(cfg: DetectConfig) -> tuple[list[DetectionRecord], list[Detectio
         raise ValueError(f"validation classes {val_classes} differ from training classes {classes}")
     if not train:
         raise ValueError(f"{cfg.data}: no training images")
-    return train, val, classes
+    return train, val, classes, skipped
 
 
 
@@ -153,7 +157,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     """Train into ``cfg.out``; returns the best checkpoint (by validation mAP@0.5)."""
     run, cfg = open_run(cfg, resume, given)  # given: the settings the caller set (refused if changed on resume)
     device = default_device(cfg.device)
-    train, val, classes = load_splits(cfg)
+    train, val, classes, missing = load_splits(cfg)
     run.write_config(cfg.to_dict())
 
     torch.manual_seed(cfg.seed)
@@ -179,7 +183,7 @@ def train_detector(cfg: DetectConfig, *, resume: bool = False, progress: bool = 
     loop = TrainLoop(run, steps_per_epoch=steps_per_epoch, epochs=cfg.epochs, minutes=cfg.minutes, step=meta["step"],
                      fitted_total=meta.get("fitted_total"), desc="detect", progress=progress)
 
-    skips = SkipLog()
+    skips = SkipLog.of(missing)  # images the annotations list that could not be read count too
     net.train()
     with loop:
         for epoch in loop.epochs():

@@ -31,13 +31,14 @@ import numpy as np
 import torch
 
 from modiste.io import atomic_write_json, read_format_json
+from modiste.data.images import IMAGE_EXTENSIONS
 from modiste.data.vectors import Vectors
 
 _FORMAT = "modiste.tag-probes"
 OTHER = "other"
 YES, NO = "yes", "no"
 _PATH_NAMES = {"path", "paths", "file", "filename", "file_name", "image", "img", "url", "uri", "id", "sku"}
-_PATH_ENDINGS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff", ".npz", ".json")
+_PATH_ENDINGS = (*IMAGE_EXTENSIONS, ".npz", ".json")
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Any
 from modiste.shots.model import ShotClassifier
 from modiste.io import atomic_write_json
 from modiste.progress import progress_bar
-from modiste.shots.regulation import Regulation
+from modiste.shots.regulation import OTHER, Regulation
 from modiste.shots.sort import Photo, SortedGallery, evaluate_order, read_galleries, sort_gallery, true_order
 
 
@@ -26,6 +26,15 @@ def classify_galleries(galleries: dict[str, list[Path]], model: ShotClassifier |
     return out
 
 
+def _regulation_for(regulation: Regulation | str | os.PathLike, model: ShotClassifier) -> Regulation:
+    """The regulation, checked against the classes the model predicts (shot types, or categories)."""
+    classes = [c for c in model.classes if c not in (OTHER, "*")]
+    if not isinstance(regulation, Regulation):
+        regulation = Regulation.load(regulation, known_types=classes)
+    regulation.check_classes(classes, f"the model {model.path}")
+    return regulation
+
+
 def sort(source: str | os.PathLike, model: ShotClassifier | str | os.PathLike,
          regulation: Regulation | str | os.PathLike, out: str | os.PathLike | None = None, *, copy: bool = False,
          review_threshold: float = 0.5, categories: dict[str, str] | None = None,
@@ -34,8 +43,11 @@ def sort(source: str | os.PathLike, model: ShotClassifier | str | os.PathLike,
     column) and write ``out/<product>/order.csv`` and ``order.json`` (and numbered copies with
     ``copy``), plus ``out/summary.json``; without ``out`` nothing is written. ``categories`` maps
     product -> category for per-category regulations."""
-    regulation = regulation if isinstance(regulation, Regulation) else Regulation.load(regulation)
-    photos = classify_galleries(read_galleries(source), model, progress)
+    model = model if isinstance(model, ShotClassifier) else ShotClassifier.load(model)
+    regulation = _regulation_for(regulation, model)
+    galleries = read_galleries(source)
+    photos = classify_galleries(galleries, model, progress)
+    skipped = sum(len(paths) for paths in galleries.values()) - sum(len(items) for items in photos.values())
     results = []
     for product, items in photos.items():
         if not items:
@@ -51,7 +63,7 @@ def sort(source: str | os.PathLike, model: ShotClassifier | str | os.PathLike,
     atomic_write_json(out / "summary.json", {
         "galleries": len(results), "photos": sum(len(g.items) for g in results),
         "review": sum(p.review for g in results for p in g.items), "regulation": repr(regulation),
-        "copied": copy})
+        "skipped_photos": skipped, "copied": copy})
     return results
 
 
@@ -60,7 +72,8 @@ def evaluate_sorting(source: str | os.PathLike, truth_csv: str | os.PathLike,
                      progress: bool = True) -> dict[str, Any]:
     """Score the model's order against the order the true shot types give (``truth_csv``: product,
     file, shot): exact-order rate, Kendall's tau, position accuracy, and shot accuracy."""
-    regulation = regulation if isinstance(regulation, Regulation) else Regulation.load(regulation)
+    model = model if isinstance(model, ShotClassifier) else ShotClassifier.load(model)
+    regulation = _regulation_for(regulation, model)
     galleries = read_galleries(source)
     truth_shots: dict[tuple[str, str], str] = {}
     with open(truth_csv, newline="") as f:

@@ -116,6 +116,20 @@ class Regulation:
         """0-based rank of ``shot`` under the category's order; lower comes first."""
         return self.rules(category).rank(shot)
 
+    def types(self) -> set[str]:
+        """Every shot type the regulation names (in any order or limit), "other" aside."""
+        rules = [self.default, *self.categories.values()]
+        return {t for r in rules for g in r.order for t in g if t != OTHER} | {t for r in rules for t in r.limits}
+
+    def check_classes(self, classes: Iterable[str], model: str = "the model") -> None:
+        """Refuse a regulation that names types ``classes`` (the model's) cannot predict: every photo
+        would rank as "other" without a word."""
+        unknown = sorted(self.types() - set(classes))
+        if unknown:
+            where = f"{self.source}: " if self.source else ""
+            raise RegulationError(f"{where}names {', '.join(map(repr, unknown))}, which {model} does not predict "
+                                  f"(its classes: {', '.join(classes)})")
+
     def to_dict(self) -> dict:
         """A dict ``from_dict`` reads back; category sections are written out in full."""
         d = {"name": self.name} if self.name is not None else {}

@@ -19,10 +19,11 @@ from typing import Any, Hashable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from modiste.data.datasets import checked_rows
+from modiste.data.images import IMAGE_EXTENSIONS
 from modiste.io import atomic_path, atomic_write_json, atomic_write_text, file_sha1, read_format_json
 from modiste.shots.regulation import Regulation
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 ORDER_FORMAT = "modiste-shot-order"
 CSV_COLUMNS = ("product", "position", "new_name", "path", "shot", "confidence", "rank",
                "review", "overflow", "dropped", "index")
@@ -226,7 +227,7 @@ def read_galleries(source: str | os.PathLike) -> dict[str, list[Path]]:
 
     Original order is always the photos' file names sorted with digits read as numbers
     (``2.jpg`` before ``10.jpg``), case-insensitively; CSV row order does not matter. Images are
-    files ending in one of ``IMAGE_SUFFIXES``; names starting with "." are skipped.
+    files ending in one of ``IMAGE_EXTENSIONS``; names starting with "." are skipped.
     """
     source = Path(source)
     if not source.exists():
@@ -242,13 +243,14 @@ def read_galleries(source: str | os.PathLike) -> dict[str, list[Path]]:
                      if d.is_dir() and not d.name.startswith(".")}
         galleries = {k: v for k, v in galleries.items() if v}
     if not galleries:
-        raise ValueError(f"{source}: no photos found (looked for {', '.join(IMAGE_SUFFIXES)})")
+        raise ValueError(f"{source}: no photos found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     return {k: sorted(v, key=_name_key) for k, v in galleries.items()}
 
 
 def _images_in(folder: Path) -> list[Path]:
-    return [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
-            and not p.name.startswith(".") and p.is_file()]
+    """The photos of a gallery folder by name: one that cannot be read (a broken link, a folder
+    named like a photo, a damaged file) is warned about when read, counted, and left unsorted."""
+    return [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
 
 
 _DIGITS = re.compile(r"(\d+)", re.ASCII)
@@ -261,13 +263,13 @@ def _name_key(path: Path):
 
 def _read_csv(csv_path: Path) -> dict[str, list[Path]]:
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
+        reader = csv.DictReader(f, strict=True)
         missing = {"path", "product"} - set(reader.fieldnames or ())
         if missing:
             raise ValueError(f"{csv_path}: missing column(s) {', '.join(sorted(missing))}")
         galleries: dict[str, list[Path]] = {}
         owner: dict[Path, str] = {}
-        for line, row in enumerate(reader, start=2):
+        for line, row in checked_rows(reader, csv_path):
             rel, product = (row.get("path") or "").strip(), (row.get("product") or "").strip()
             if not rel or not product:
                 raise ValueError(f"{csv_path}:{line}: empty path or product")
