@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Sequence
 
 # Errors the code raises on purpose, each with a message that names the file or setting at fault.
@@ -21,6 +22,40 @@ EXPECTED = (ValueError, LookupError, OSError)
 def given(**options: Any) -> dict[str, Any]:
     """Only the options the user set, so the API's defaults (and a resumed run's saved settings) apply."""
     return {k: v for k, v in options.items() if v is not None}
+
+
+def writable_folder(path: Any) -> Any:
+    """A typer callback for an output folder: refused at once if it is a file or cannot be written."""
+    if path is not None:
+        path = Path(path)
+        if path.exists() and not path.is_dir():
+            _bad(f"{path} is a file, and this names a folder")
+        _writable(path)
+    return path
+
+
+def writable_file(path: Any) -> Any:
+    """A typer callback for an output file: refused at once if it is a folder or cannot be written."""
+    if path is not None:
+        path = Path(path)
+        if path.is_dir():
+            _bad(f"{path} is a folder, and this names a file")
+        _writable(path.parent)
+    return path
+
+
+def _writable(path: Path) -> None:
+    there = path.absolute()
+    while not there.exists() and there != there.parent:
+        there = there.parent
+    if not there.is_dir() or not os.access(there, os.W_OK | os.X_OK):
+        _bad(f"cannot write {path}: {there} is not a writable folder")
+
+
+def _bad(message: str) -> None:
+    import typer
+
+    raise typer.BadParameter(message)
 
 
 def _warning(message, category, filename, lineno, file=None, line=None) -> None:

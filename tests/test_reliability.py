@@ -284,3 +284,67 @@ def test_a_bad_image_warning_is_one_line_without_the_source_line(capsys, tmp_pat
     shown = re.findall(r"warning: [^\n\r]*", err)  # the progress bar shares stderr
     assert code == 0 and len(shown) == 1 and "broken.jpg" in shown[0], err
     assert "BadImageWarning" not in err and "warnings.warn" not in err  # Python's own format shows both
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_any_work(capsys, tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("mine")
+    code, err = _run(capsys, "gan", "train", str(tmp_path), "--out", str(a_file))
+    assert code == 2 and "is a file, and this names a folder" in err and len(err.strip().splitlines()) == 1
+    code, err = _run(capsys, "gan", "train", str(tmp_path), "--out", str(a_file / "run"))
+    assert code == 2 and f"cannot write {a_file / 'run'}" in err
+    code, err = _run(capsys, "shots", "predict", str(tmp_path / "no-model"), str(tmp_path), "--out", str(a_file))
+    assert code == 2 and "exists; pass --overwrite" in err and a_file.read_text() == "mine"
+
+
+def test_search_lists_the_queries_it_could_not_read_and_the_index_counts_its_skips(tmp_path, monkeypatch):
+    pytest.importorskip("faiss")
+    from modiste.retrieval.index import Index
+    from modiste.retrieval.index.api import search
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(4):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    (folder / "bad.png").write_bytes(b"not a png")
+
+    class Model:  # the embedding interface search needs
+        dim, path = 8, None
+        from modiste.data.images import ImagePolicy
+        query_policy = ImagePolicy(size=(16, 16))
+
+        def __call__(self, x):
+            return torch.nn.functional.normalize(x.float().flatten(1)[:, :8] + 1, dim=1)
+
+    index = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
+    with pytest.warns(Warning, match="bad.png"):
+        index.add(folder, Model(), progress=False)
+    assert index.info()["skipped"] == 1
+    import json
+    assert list(json.loads((tmp_path / "idx" / "skipped.json").read_text())["files"]) == [str(folder / "bad.png")]
+    import modiste.retrieval.index.api as api
+    monkeypatch.setattr(api, "index_model", lambda index, model: model)  # a stand-in, not an Embedder file
+    with pytest.warns(Warning, match="bad.png"):
+        results = search(index, [folder / "0.png", folder / "bad.png"], k=2, model=Model())
+    assert results.info["skipped_queries"] == [str(folder / "bad.png")]
+    assert results.to_json()["skipped_queries"] == [str(folder / "bad.png")]
+
+
+def test_a_model_trained_again_at_the_same_path_is_named_with_both_hashes(tmp_path):
+    pytest.importorskip("faiss")
+    from modiste.nn import checkpoint, create_model
+    from modiste.retrieval import Embedder, Index
+    from modiste.retrieval.index.api import index_model
+
+    torch.manual_seed(0)
+    path = checkpoint.save_models(tmp_path / "best.safetensors", {"model": create_model("embed_vgg", dim=16, width=8)},
+                                  {"kind": "embedding", "image_size": 16})
+    before = Embedder.load(path)
+    index = Index.create(tmp_path / "idx", 16, model_info=before.model_info())
+    torch.manual_seed(1)  # trained again, written to the same file
+    checkpoint.save_models(path, {"model": create_model("embed_vgg", dim=16, width=8)}, {"kind": "embedding", "image_size": 16})
+    with pytest.raises(ValueError) as e:
+        index_model(index, Embedder.load(path))
+    old, new = before.model_info()["sha1"][:12], Embedder.load(path).model_info()["sha1"][:12]
+    assert old in str(e.value) and new in str(e.value) and "modiste index build" in str(e.value)

@@ -6,13 +6,15 @@ from typing import Optional
 
 import typer
 
+from modiste.console import writable_folder
+
 synth_app = typer.Typer(no_args_is_help=True, help="Built-in synthetic fashion data.")
 data_app = typer.Typer(no_args_is_help=True, help="Inspect image folders and manifests.")
 
 
 @synth_app.command("catalog")
 def synth_catalog(
-    out: Path = typer.Argument(..., help="Folder to write images/ and catalog.csv into."),
+    out: Path = typer.Argument(..., help="Folder to write images/ and catalog.csv into.", callback=writable_folder),
     n: int = typer.Option(2000, help="Number of product images."),
     size: int = typer.Option(64, help="Image side in pixels."),
     seed: int = typer.Option(0, help="Same seed, same catalog."),
@@ -31,7 +33,7 @@ def synth_catalog(
 @synth_app.command("snaps")
 def synth_snaps(
     catalog: Path = typer.Argument(..., help="A folder written by 'modiste synth catalog'."),
-    out: Path = typer.Argument(..., help="Folder to write images/ and pairs.csv into."),
+    out: Path = typer.Argument(..., help="Folder to write images/ and pairs.csv into.", callback=writable_folder),
     per_item: int = typer.Option(2, help="Snaps of each catalog item."),
     size: Optional[int] = typer.Option(None, help="Image side in pixels [the catalog's]."),
     seed: int = typer.Option(0, help="Picks the snaps; the garments follow the catalog."),
@@ -49,7 +51,7 @@ def synth_snaps(
 
 @synth_app.command("scenes")
 def synth_scenes(
-    out: Path = typer.Argument(..., help="Folder for images/, annotations.json (COCO), labels/ and data.yaml (YOLO)."),
+    out: Path = typer.Argument(..., help="Folder for images/, annotations.json (COCO), labels/ and data.yaml (YOLO).", callback=writable_folder),
     n: int = typer.Option(200, help="Number of street scenes."),
     width: int = typer.Option(240, help="Image width in pixels."),
     height: int = typer.Option(320, help="Image height in pixels (portrait)."),
@@ -68,7 +70,7 @@ def synth_scenes(
 
 @synth_app.command("tryon")
 def synth_tryon(
-    out: Path = typer.Argument(..., help="Folder for person/, article/, article_mask/, person_parse/ and pairs.csv."),
+    out: Path = typer.Argument(..., help="Folder for person/, article/, article_mask/, person_parse/ and pairs.csv.", callback=writable_folder),
     n: int = typer.Option(500, help="Number of pairs."),
     width: int = typer.Option(96, help="Image width in pixels."),
     height: int = typer.Option(128, help="Image height in pixels (portrait)."),

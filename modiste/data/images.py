@@ -238,6 +238,9 @@ def _decode(fp: IO[bytes], path: Path, policy: ImagePolicy) -> Image.Image:
         # limit and twice that would only repeat it (or contradict a raised max_pixels).
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            # A damaged EXIF block: the photo is still used (upright as far as the tags can be read),
+            # and Pillow's note would not even name the file.
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.TiffImagePlugin")
             # Not `with Image.open(...)`: closing an image frees its pixels, and the caller's
             # `with open(path)` already closes the file.
             im = Image.open(fp)

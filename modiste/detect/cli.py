@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_folder
 
 detect_app = typer.Typer(no_args_is_help=True, help="An SSD-style detector for fashion items: train, val, predict.")
 
@@ -15,7 +15,7 @@ detect_app = typer.Typer(no_args_is_help=True, help="An SSD-style detector for f
 @detect_app.command("train")
 def detect_train(
     data: Optional[Path] = typer.Argument(None, help="COCO JSON, YOLO data YAML, or a folder holding one."),
-    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints).", callback=writable_folder),
     val: Optional[Path] = typer.Option(None, help="Validation data [DATA's val split, else 10% of DATA]."),
     size: Optional[int] = typer.Option(None, help="Input side in px [320; 512 for small items]."),
     backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2 or convnext_<size> (micro, atto, femto, ...) [efficientnet_lite0]."),
@@ -58,7 +58,7 @@ def detect_eval(
     ckpt: Path = typer.Argument(..., help="Detector run folder or checkpoint."),
     data: Path = typer.Argument(..., help="COCO JSON, YOLO data YAML, or a folder holding one."),
     split: str = typer.Option("val", help="Split of a YOLO data YAML."),
-    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json and pr_curve.png [RUN/val]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for metrics.json and pr_curve.png [RUN/val].", callback=writable_folder),
     workers: Optional[int] = typer.Option(None, help="Decoding processes."),
 ):
     """COCO-style mAP@0.5 and mAP@0.5:0.95, per-class AP and a precision-recall plot.
@@ -83,7 +83,7 @@ detect_app.command("val", hidden=True)(detect_eval)  # the name of earlier relea
 def detect_predict(
     ckpt: Path = typer.Argument(..., help="Detector run folder or checkpoint."),
     images: List[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
-    out: Path = typer.Option(Path("detections"), help="Folder for one JSON and one drawn JPEG per image."),
+    out: Path = typer.Option(Path("detections"), help="Folder for one JSON and one drawn JPEG per image.", callback=writable_folder),
     score_threshold: float = typer.Option(0.3, "--score-threshold", "--conf", help="Keep boxes scoring at least this."),
     iou_threshold: float = typer.Option(0.45, "--iou-threshold", "--iou", help="NMS IoU threshold (per class)."),
     no_draw: bool = typer.Option(False, "--no-draw", help="Only the JSON files."),

@@ -6,13 +6,15 @@ from typing import Optional
 
 import typer
 
+from modiste.console import writable_file
+
 FORMATS = ("onnx",)
 
 
 def export_command(
     ckpt: Path = typer.Argument(..., help="Detector or embedding run folder, or a checkpoint file."),
     format: str = typer.Option("onnx", "--format", help="Output format: onnx."),
-    out: Optional[Path] = typer.Option(None, help="Output file [the checkpoint's path with .onnx]."),
+    out: Optional[Path] = typer.Option(None, help="Output file [the checkpoint's path with .onnx].", callback=writable_file),
     opset: int = typer.Option(17, help="ONNX opset version."),
 ):
     """Export the network (no pre- or postprocessing) with a JSON sidecar describing its input and outputs.

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_file, writable_folder
 
 gan_app = typer.Typer(no_args_is_help=True, help="Design generation: train a GAN, sample, interpolate, evaluate.")
 
@@ -15,7 +15,7 @@ gan_app = typer.Typer(no_args_is_help=True, help="Design generation: train a GAN
 @gan_app.command("train")
 def gan_train(
     data: Optional[Path] = typer.Argument(None, help="Image folder (flat or class subfolders) or CSV manifest."),
-    out: Path = typer.Option(..., help="Run folder (config, checkpoints, samples, metrics)."),
+    out: Path = typer.Option(..., help="Run folder (config, checkpoints, samples, metrics).", callback=writable_folder),
     size: Optional[int] = typer.Option(None, help="32, 64, 96 or 128 px [64]."),
     arch: Optional[str] = typer.Option(None, help="dcgan, upconv or projected (a light generator against a "
                                                    "discriminator on frozen ImageNet features) [dcgan]."),
@@ -68,7 +68,7 @@ def gan_sample(
     ckpt: Path = typer.Argument(..., help="Run folder or checkpoint (.safetensors)."),
     n: int = typer.Option(64, help="Number of designs."),
     seed: int = typer.Option(0, help="Same seed, same designs."),
-    out: Path = typer.Option(Path("samples"), help="Folder for grid.png, one PNG per design and z.npy."),
+    out: Path = typer.Option(Path("samples"), help="Folder for grid.png, one PNG per design and z.npy.", callback=writable_folder),
     device: Optional[str] = typer.Option(None, help="cpu or cuda."),
 ):
     """Generate new designs.
@@ -88,7 +88,7 @@ def gan_interpolate(
     seed_b: int = typer.Option(2, help="Seed of the last design."),
     steps: int = typer.Option(8, help="Images in the strip."),
     method: str = typer.Option("slerp", help="slerp or lerp."),
-    out: Path = typer.Option(Path("interpolation.png"), help="Strip PNG."),
+    out: Path = typer.Option(Path("interpolation.png"), help="Strip PNG.", callback=writable_file),
     device: Optional[str] = typer.Option(None, help="cpu or cuda."),
 ):
     """Walk the latent space from one design to another.
@@ -109,7 +109,7 @@ def gan_eval(
     features: str = typer.Option("imagenet", help="imagenet (ImageNet Lite0 features: comparable across data and runs), "
                                                    "data (a network trained on DATA), or a feature-network checkpoint."),
     seed: int = typer.Option(0, help="Seed of the generated set."),
-    out: Optional[Path] = typer.Option(None, help="Write the report as JSON here [RUN/eval/quality.json]."),
+    out: Optional[Path] = typer.Option(None, help="Write the report as JSON here [RUN/eval/quality.json].", callback=writable_file),
     device: Optional[str] = typer.Option(None, help="cpu or cuda."),
 ):
     """Fréchet distance, KID and precision/recall in a feature network's space.

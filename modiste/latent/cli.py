@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_file, writable_folder
 
 latent_app = typer.Typer(no_args_is_help=True, help="Latent space of a trained generator: invert, map, boundary, edit, tag.")
 encoder_app = typer.Typer(no_args_is_help=True, help="The image -> code encoder used to start inversions.")
@@ -24,7 +24,7 @@ _INVERT_HELP = dict(
 def encoder_train(
     ckpt: Path = typer.Argument(..., help="The generator: GAN run folder or checkpoint."),
     data: Optional[Path] = typer.Argument(None, help="Real images (folder or CSV) [generated pairs only]."),
-    out: Path = typer.Option(..., help="Run folder for the encoder."),
+    out: Path = typer.Option(..., help="Run folder for the encoder.", callback=writable_folder),
     steps: int = typer.Option(1500, help="Optimiser steps."),
     minutes: Optional[float] = typer.Option(None, help="Wall-clock cap; a checkpoint is written when reached."),
     batch: int = typer.Option(64, help="Batch size (half generated, half real)."),
@@ -54,7 +54,7 @@ def encoder_train(
 def invert(
     ckpt: Path = typer.Argument(..., help="GAN run folder or checkpoint."),
     images: Path = typer.Argument(..., help="Image folder, CSV manifest or one image."),
-    out: Path = typer.Option(Path("latents.npz"), help="Codes (.npz); .csv, .json and .png are written beside it."),
+    out: Path = typer.Option(Path("latents.npz"), help="Codes (.npz); .csv, .json and .png are written beside it.", callback=writable_file),
     encoder: Optional[Path] = typer.Option(None, help=_INVERT_HELP["encoder"]),
     steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
     lr: Optional[float] = typer.Option(None, help="Adam step size on z [0.05]."),
@@ -101,7 +101,7 @@ def edit(
     condition: Optional[List[Path]] = typer.Option(None, help="Keep these boundaries' attributes fixed (up to 2)."),
     encoder: Optional[Path] = typer.Option(None, help=_INVERT_HELP["encoder"]),
     invert_steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
-    out: Path = typer.Option(Path("edit.png"), help="Strip PNG (a .json description is written beside it)."),
+    out: Path = typer.Option(Path("edit.png"), help="Strip PNG (a .json description is written beside it).", callback=writable_file),
 ):
     """Move designs along a boundary's normal, or onto its hyperplane.
 
@@ -133,7 +133,7 @@ def between(
     steps: int = typer.Option(5, help="Images in the strip (odd: the middle one is the midpoint)."),
     encoder: Optional[Path] = typer.Option(None, help=_INVERT_HELP["encoder"]),
     invert_steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
-    out: Path = typer.Option(Path("between.png"), help="Strip PNG; the midpoint alone is written as NAME-mid.png."),
+    out: Path = typer.Option(Path("between.png"), help="Strip PNG; the midpoint alone is written as NAME-mid.png.", callback=writable_file),
 ):
     """The design halfway between two items (both inverted first).
 
@@ -162,7 +162,7 @@ def similar(
     metric: str = typer.Option("cosine", help="cosine or euclidean."),
     encoder: Optional[Path] = typer.Option(None, help=_INVERT_HELP["encoder"]),
     invert_steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
-    out: Path = typer.Option(Path("similar"), help="Folder for matches.json and matches.png."),
+    out: Path = typer.Option(Path("similar"), help="Folder for matches.json and matches.png.", callback=writable_folder),
 ):
     """Nearest catalog items to a photo by latent distance (a baseline for learned search).
 
@@ -182,7 +182,7 @@ def similar(
 @latent_app.command("map")
 def map_(
     latents: Path = typer.Argument(..., help="Latents or embeddings file (.npz)."),
-    out: Path = typer.Option(Path("map"), help="Folder for map.png, map.html and map.json."),
+    out: Path = typer.Option(Path("map"), help="Folder for map.png, map.html and map.json.", callback=writable_folder),
     labels: Optional[Path] = typer.Option(None, help="CSV of attributes with a path column, joined by file."),
     color_by: Optional[str] = typer.Option(None, help="Column that colours each thumbnail's border (label, group...)."),
     filter_by: Optional[str] = typer.Option(None, "--filter", help="Map only COLUMN=VALUE items (e.g. group=collection)."),
@@ -216,7 +216,7 @@ def boundary(
     condition: Optional[List[Path]] = typer.Option(None, help="Make the normal orthogonal to these boundaries (up to 2)."),
     c: float = typer.Option(1.0, "--C", help="SVM regularisation (inverse strength)."),
     folds: int = typer.Option(5, help="Cross-validation folds."),
-    out: Path = typer.Option(Path("boundary.json"), help="Boundary JSON."),
+    out: Path = typer.Option(Path("boundary.json"), help="Boundary JSON.", callback=writable_file),
 ):
     """A linear-SVM hyperplane between two groups of codes, with cross-validated accuracy.
 
@@ -253,7 +253,7 @@ def directions(
     seed: int = typer.Option(0, help="Seed of the samples and of the design shown."),
     sigmas: float = typer.Option(3.0, help="The sheet moves from -sigmas to +sigmas."),
     steps: int = typer.Option(7, help="Images per direction in the sheet."),
-    out: Path = typer.Option(Path("directions"), help="Folder for directions.json and sheet.png."),
+    out: Path = typer.Option(Path("directions"), help="Folder for directions.json and sheet.png.", callback=writable_folder),
 ):
     """Unsupervised edit directions (GANSpace), to browse the latent space without labels.
 
@@ -283,7 +283,7 @@ def tag_fit(
     labels: Optional[Path] = typer.Option(None, help="CSV of attributes with a path column, joined by file."),
     columns: Optional[str] = typer.Option(None, help="Comma-separated columns to probe [all label-like columns]."),
     folds: int = typer.Option(5, help="Cross-validation folds."),
-    out: Path = typer.Option(Path("tags.json"), help="Probes JSON."),
+    out: Path = typer.Option(Path("tags.json"), help="Probes JSON.", callback=writable_file),
 ):
     """One linear probe per attribute column, with cross-validated accuracy against chance.
 
@@ -308,7 +308,7 @@ def tag_predict(
     encoder: Optional[Path] = typer.Option(None, help=_INVERT_HELP["encoder"]),
     invert_steps: Optional[int] = typer.Option(None, help=_INVERT_HELP["steps"]),
     threshold: float = typer.Option(0.5, help="Probability above which a multi-valued tag is given."),
-    out: Path = typer.Option(Path("tags.csv"), help="CSV: path then one column per probed attribute."),
+    out: Path = typer.Option(Path("tags.csv"), help="CSV: path then one column per probed attribute.", callback=writable_file),
 ):
     """Tag new images: invert them, then apply the probes.
 

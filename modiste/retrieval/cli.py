@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_folder
 
 embed_app = typer.Typer(no_args_is_help=True, help="Embedding models for similar-item search: train, evaluate.")
 index_app = typer.Typer(no_args_is_help=True, help="A persistent catalog index: build, add, remove, info.")
@@ -28,7 +28,7 @@ def _box(text: Optional[str]) -> Optional[list[float]]:
 @embed_app.command("train")
 def embed_train(
     data: Optional[Path] = typer.Argument(None, help="Class folders, a labelled CSV, or a pairs CSV (query, catalog, item)."),
-    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints).", callback=writable_folder),
     backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2, convnext_<size> or vgg [efficientnet_lite0]."),
     weights: Optional[str] = typer.Option(None, help="imagenet, none (from scratch) or a local weights FILE [imagenet where it ships]."),
     dim: Optional[int] = typer.Option(None, help="Embedding length [128]."),
@@ -90,7 +90,7 @@ def embed_eval(
     data: Path = typer.Argument(..., help="Queries: class folders, labelled CSV, or a pairs CSV."),
     catalog: Optional[Path] = typer.Option(None, help="References to search among [DATA itself: leave one out, "
                                                       "or the shop photos of a pairs CSV]."),
-    out: Optional[Path] = typer.Option(None, help="Folder for eval.json, results.png, embeddings.npz, map/ [RUN/eval]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for eval.json, results.png, embeddings.npz, map/ [RUN/eval].", callback=writable_folder),
     map_method: str = typer.Option("tsne", "--map", help="tsne, pca, or none."),
     workers: Optional[int] = typer.Option(None, help="Image decoding processes."),
 ):
@@ -113,7 +113,7 @@ def embed_eval(
 def index_build(
     images: Path = typer.Argument(..., help="Image folder (class subfolders become labels) or CSV manifest."),
     model: Path = typer.Option(..., help="Embedding run folder or checkpoint."),
-    out: Path = typer.Option(..., help="Index folder. An unfinished build there is continued."),
+    out: Path = typer.Option(..., help="Index folder. An unfinished build there is continued.", callback=writable_folder),
     kind: Optional[str] = typer.Option(None, help="auto, flat (exact), hnsw or ivfpq [auto: exact up to 50k]."),
     batch: int = typer.Option(64, help="Images per embedding batch (and per commit)."),
     columns: Optional[List[str]] = typer.Option(None, "--column", help="Keep only these CSV columns [all]."),
@@ -185,7 +185,7 @@ def search_command(
     index: Path = typer.Option(..., help="Index folder."),
     k: int = typer.Option(10, help="Results per query."),
     model: Optional[Path] = typer.Option(None, help="The index's model [the checkpoint it names]."),
-    out: Path = typer.Option(Path("search"), help="Folder for results.json and results.png."),
+    out: Path = typer.Option(Path("search"), help="Folder for results.json and results.png.", callback=writable_folder),
     json_out: bool = typer.Option(False, "--json", help="Print the results as JSON instead of a table."),
     nprobe: Optional[int] = typer.Option(None, help="IVF cells visited (ivfpq indexes)."),
     ef_search: Optional[int] = typer.Option(None, help="HNSW candidate list (hnsw indexes)."),
@@ -220,7 +220,7 @@ def shop_command(
     same_category: bool = typer.Option(False, help="Only matches of the detected category."),
     score_threshold: float = typer.Option(0.3, "--score-threshold", "--conf", help="Detection score threshold."),
     margin: float = typer.Option(0.1, help="Crop margin around each box, as a fraction of its size."),
-    out: Path = typer.Option(Path("shop"), help="Folder for shop.json and index.html."),
+    out: Path = typer.Option(Path("shop"), help="Folder for shop.json and index.html.", callback=writable_folder),
 ):
     """Shop the look: detect the items in a street photo and find each in the catalog.
 

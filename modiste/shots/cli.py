@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_file, writable_folder
 
 shots_app = typer.Typer(no_args_is_help=True, help="Image classifier for shot types or categories: train, eval, predict.")
 
@@ -15,7 +15,7 @@ shots_app = typer.Typer(no_args_is_help=True, help="Image classifier for shot ty
 @shots_app.command("train")
 def shots_train(
     data: Optional[Path] = typer.Argument(None, help="Class folders, or a CSV with path and label columns."),
-    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints)."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, checkpoints).", callback=writable_folder),
     val: Optional[Path] = typer.Option(None, help="Validation images [15% of each class of DATA]."),
     backbone: Optional[str] = typer.Option(None, help="efficientnet_lite0|1|2, convnext_<size> (micro ... tiny) or resnet_<size> (r10, r18, r18w) [efficientnet_lite0]."),
     weights: Optional[str] = typer.Option(None, help="imagenet, none (from scratch) or a local weights FILE [imagenet where it ships, else none]."),
@@ -78,7 +78,7 @@ def shots_train(
 def shots_eval(
     ckpt: Path = typer.Argument(..., help="Classifier run folder or checkpoint."),
     data: Path = typer.Argument(..., help="Labelled images: class folders or a CSV."),
-    out: Optional[Path] = typer.Option(None, help="Folder for eval.json and confusion.png [RUN/eval]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for eval.json and confusion.png [RUN/eval].", callback=writable_folder),
     workers: Optional[int] = typer.Option(None, help="Decoding processes."),
 ):
     """Accuracy, macro-F1, per-class precision/recall and a confusion-matrix plot.
@@ -101,14 +101,18 @@ def shots_eval(
 def shots_predict(
     ckpt: Path = typer.Argument(..., help="Classifier run folder or checkpoint."),
     images: List[Path] = typer.Argument(..., help="Image files, folders or CSV manifests."),
-    out: Path = typer.Option(Path("predictions.csv"), help="CSV (path, label, confidence) or .json (with probabilities)."),
+    out: Path = typer.Option(Path("predictions.csv"), help="CSV (path, label, confidence) or .json (with probabilities).", callback=writable_file),
+    overwrite: bool = typer.Option(False, help="Replace OUT when it exists."),
 ):
     """Class and confidence per image.
 
     Example: modiste shots predict runs/shots/a new_photos/ --out shots.csv
     """
-    from modiste.shots.model import ShotClassifier, write_predictions
     from modiste.data.datasets import image_paths
+    from modiste.shots.model import ShotClassifier, write_predictions
+
+    if out.exists() and not overwrite:
+        raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it, or choose another --out")
 
     preds = ShotClassifier.load(ckpt).predict(image_paths(images))
     write_predictions(preds, out)
@@ -123,7 +127,7 @@ def sort_command(
     gallery: Path = typer.Argument(..., help="A product folder, a folder of product folders, or a CSV (path, product)."),
     model: Path = typer.Option(..., help="Shot-type classifier: run folder or checkpoint."),
     regulation: Path = typer.Option(..., help="Regulation YAML (the house order of shot types)."),
-    out: Path = typer.Option(Path("sorted"), help="Folder for <product>/order.csv, order.json and copies."),
+    out: Path = typer.Option(Path("sorted"), help="Folder for <product>/order.csv, order.json and copies.", callback=writable_folder),
     copy: bool = typer.Option(False, help="Also write numbered copies (01_, 02_ ...); originals are never touched."),
     review_threshold: float = typer.Option(0.5, help="Photos below this confidence are flagged for review."),
 ):
@@ -148,7 +152,7 @@ def sort_eval_command(
     truth: Path = typer.Option(..., help="CSV with product, file, shot: the true shot of every photo."),
     model: Path = typer.Option(..., help="Shot-type classifier: run folder or checkpoint."),
     regulation: Path = typer.Option(..., help="Regulation YAML."),
-    out: Optional[Path] = typer.Option(None, help="Write the report here as JSON."),
+    out: Optional[Path] = typer.Option(None, help="Write the report here as JSON.", callback=writable_file),
 ):
     """Exact-order rate, Kendall's tau and position accuracy against the true order.
 

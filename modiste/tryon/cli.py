@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from modiste.console import given
+from modiste.console import given, writable_folder
 
 tryon_app = typer.Typer(no_args_is_help=True, help="Virtual try-on (CAGAN): train on person + article pairs, apply, evaluate.")
 
@@ -27,7 +27,7 @@ def _size(text: Optional[str]) -> Optional[list[int]]:
 def tryon_train(
     pairs: Optional[Path] = typer.Argument(None, help="Pairs CSV (person, article [, article_mask, person_parse, split]), "
                                                       "a pairs .txt, or a folder with image/ and cloth/."),
-    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, sample sheets, checkpoints)."),
+    out: Path = typer.Option(..., help="Run folder (config, metrics, curves, sample sheets, checkpoints).", callback=writable_folder),
     size: Optional[str] = typer.Option(None, help="HEIGHTxWIDTH in px [128x96]."),
     g_width: Optional[int] = typer.Option(None, help="Generator base width [32]."),
     d_width: Optional[int] = typer.Option(None, help="Discriminator base width [32]."),
@@ -132,7 +132,7 @@ def tryon_eval(
                                                           "[not measured]; see 'modiste tryon embed-pairs'."),
     fd: bool = typer.Option(True, "--fd/--no-fd", help="FD and KID against real person photos (trains a feature network once)."),
     features: Optional[Path] = typer.Option(None, help="Feature-network checkpoint for FD/KID [train one on the other rows' photos]."),
-    out: Optional[Path] = typer.Option(None, help="Folder for eval.json and sheet.png [RUN/eval]."),
+    out: Optional[Path] = typer.Option(None, help="Folder for eval.json and sheet.png [RUN/eval].", callback=writable_folder),
     workers: int = typer.Option(2, help="Decoding threads."),
     device: Optional[str] = typer.Option(None, help="cpu or cuda."),
 ):
@@ -152,7 +152,7 @@ def tryon_eval(
 @tryon_app.command("embed-pairs")
 def tryon_embed_pairs(
     pairs: Path = typer.Argument(..., help="Pairs CSV with a person_parse column."),
-    out: Path = typer.Argument(..., help="Folder for query/ crops and pairs.csv."),
+    out: Path = typer.Argument(..., help="Folder for query/ crops and pairs.csv.", callback=writable_folder),
     split: str = typer.Option("train", help="Split whose pairs to use (keep the evaluated split out)."),
     size: Optional[str] = typer.Option(None, help="HEIGHTxWIDTH the crops are cut at: the try-on size [128x96]."),
 ):

@@ -54,9 +54,13 @@ def index_model(index: Index, model: Embedder | PathLike | None = None) -> Embed
         model = Embedder.load(path)
     elif not isinstance(model, Embedder):
         model = Embedder.load(model)
-    if info.get("sha1") and model.path is not None and file_sha1(model.path) != info["sha1"]:
+    if info.get("sha1") and model.path is not None and (now := file_sha1(model.path)) != info["sha1"]:
+        if str(model.path) == str(info.get("checkpoint")):  # the same file, trained again since
+            raise ValueError(f"{index.root}: built with {model.path} when its sha1 was {info['sha1'][:12]}; the file "
+                             f"is now {now[:12]} (trained again?), so its vectors would not match the index's. "
+                             f"Rebuild: modiste index build IMAGES --model {model.path} --out NEW_INDEX")
         raise ValueError(f"{index.root}: built with model {info.get('checkpoint')} (sha1 {info['sha1'][:12]}); "
-                         f"{model.path} is a different model, and its vectors would not be comparable")
+                         f"{model.path} (sha1 {now[:12]}) is a different model, and its vectors would not be comparable")
     if model.dim != index.dim:
         raise ValueError(f"{index.root}: holds {index.dim}-d vectors; {model.path} makes {model.dim}-d ones")
     return model
@@ -82,4 +86,7 @@ def search(index: Index | PathLike, queries: Sequence[PathLike] | PathLike, *, k
     if not images:
         raise ValueError("no readable query image among: " + ", ".join(str(p) for p in list(queries)[:5]))
     batch = torch.stack(images)
-    return index.search(model(batch), k, query_images=batch, query_names=names, **settings)
+    results = index.search(model(batch), k, query_images=batch, query_names=names, **settings)
+    read = set(names)
+    results.info["skipped_queries"] = [str(p) for p in queries if str(p) not in read]  # warned about when read
+    return results

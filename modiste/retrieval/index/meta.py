@@ -107,6 +107,15 @@ class MetaStore:
     def duplicate_count(self) -> int:
         return self.conn.execute("SELECT COUNT(*) FROM duplicates").fetchone()[0]
 
+    def find_paths(self, paths: list[str]) -> list[str]:
+        """Those of ``paths`` that are indexed items."""
+        out: list[str] = []
+        for i in range(0, len(paths), 500):  # SQLite caps bound parameters per statement
+            chunk = paths[i : i + 500]
+            q = f"SELECT path FROM items WHERE path IN ({','.join('?' * len(chunk))})"
+            out += [r["path"] for r in self.conn.execute(q, chunk)]
+        return out
+
     def find_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[int, str]]:
         """sha1 -> (id, path) of the items with these content hashes."""
         hashes = list(hashes)

@@ -20,7 +20,7 @@ from modiste.retrieval.index.meta import MetaStore, NewItem
 from modiste.retrieval.index.reading import read_batches, resolve
 from modiste.retrieval.index.results import AddReport, Duplicate, SearchResults
 from modiste.retrieval.index.shards import ShardStore
-from modiste.io import file_sha1
+from modiste.io import atomic_write_json, file_sha1
 from modiste.progress import progress_bar
 
 FORMAT = "modiste-index"
@@ -187,6 +187,7 @@ class Index:
             "kind_built": self.config.resolve_kind(len(ids)),
             "model": self.model_info,
             "duplicates": self.meta.duplicate_count(),
+            "skipped": len(self.meta.get("skipped", {})),  # files an add could not read (skipped.json)
             "size_bytes": size,
             "shards": len(live),
             "unused_shards": len(self.shards.orphans(live)),
@@ -255,7 +256,21 @@ class Index:
                     vectors = self._embed(embed_fn, images)
                 self._commit(vectors, new, pending, known, report)
                 bar.update(len(chunk))
+        self._record_skipped(report.skipped.items)
         return report
+
+    def _record_skipped(self, skipped: dict[str, str]) -> None:
+        """Files an add could not read, kept in the index (``info()["skipped"]``) and in
+        ``skipped.json`` beside it; a file that is added later leaves the list."""
+        before = self.meta.get("skipped", {})
+        now = {p: why for p, why in {**before, **skipped}.items()}
+        if now:
+            indexed = set(self.meta.find_paths(list(now)))
+            now = {p: why for p, why in now.items() if p not in indexed}
+        if now != before:
+            with self.meta.transaction() as conn:
+                self.meta.set("skipped", now, conn)
+            atomic_write_json(self.root / "skipped.json", {"skipped": len(now), "files": now})
 
     def add_vectors(
         self,
