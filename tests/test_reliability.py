@@ -95,17 +95,36 @@ def test_detect_predict_writes_one_result_per_photo_even_with_the_same_stem(tmp_
 
 # -- concurrent writers of one index ----------------------------------------------------------------
 
+class _Model:
+    """A stand-in embedding: the interface the index and search need."""
+
+    dim, path = 8, None
+
+    def __init__(self):
+        from modiste.data.images import ImagePolicy
+
+        self.query_policy = ImagePolicy(size=(16, 16))
+
+    def __call__(self, x):
+        return torch.nn.functional.normalize(x.float().flatten(1)[:, :8] + 1, dim=1)
+
+
+def _photos(folder: Path, n: int) -> Path:
+    """``n`` random 16-px photos, ``0.png`` ...; the same every time."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
 def test_two_adds_of_the_same_photos_at_once_report_duplicates_and_never_crash(tmp_path, monkeypatch):
     pytest.importorskip("faiss")
     from modiste.retrieval.index import Index
     from modiste.retrieval.index.meta import MetaStore
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(6):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    embed = lambda x: torch.nn.functional.normalize(x.float().flatten(1)[:, :8] + 1, dim=1)  # noqa: E731
+    folder = _photos(tmp_path / "photos", 6)
+    embed = _Model()
     first = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
     second = Index.open(tmp_path / "idx")
     # the second writer reads "nothing indexed yet" before the first commits: the race of two processes
@@ -302,31 +321,19 @@ def test_search_lists_the_queries_it_could_not_read_and_the_index_counts_its_ski
     from modiste.retrieval.index import Index
     from modiste.retrieval.index.api import search
 
-    folder = tmp_path / "photos"
-    folder.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(4):
-        Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    folder = _photos(tmp_path / "photos", 4)
     (folder / "bad.png").write_bytes(b"not a png")
-
-    class Model:  # the embedding interface search needs
-        dim, path = 8, None
-        from modiste.data.images import ImagePolicy
-        query_policy = ImagePolicy(size=(16, 16))
-
-        def __call__(self, x):
-            return torch.nn.functional.normalize(x.float().flatten(1)[:, :8] + 1, dim=1)
 
     index = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
     with pytest.warns(Warning, match="bad.png"):
-        index.add(folder, Model(), progress=False)
+        index.add(folder, _Model(), progress=False)
     assert index.info()["skipped"] == 1
     import json
     assert list(json.loads((tmp_path / "idx" / "skipped.json").read_text())["files"]) == [str(folder / "bad.png")]
     import modiste.retrieval.index.api as api
     monkeypatch.setattr(api, "index_model", lambda index, model: model)  # a stand-in, not an Embedder file
     with pytest.warns(Warning, match="bad.png"):
-        results = search(index, [folder / "0.png", folder / "bad.png"], k=2, model=Model())
+        results = search(index, [folder / "0.png", folder / "bad.png"], k=2, model=_Model())
     assert results.info["skipped_queries"] == [str(folder / "bad.png")]
     assert results.to_json()["skipped_queries"] == [str(folder / "bad.png")]
 
