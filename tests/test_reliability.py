@@ -355,3 +355,31 @@ def test_a_model_trained_again_at_the_same_path_is_named_with_both_hashes(tmp_pa
         index_model(index, Embedder.load(path))
     old, new = before.model_info()["sha1"][:12], Embedder.load(path).model_info()["sha1"][:12]
     assert old in str(e.value) and new in str(e.value) and "modiste index build" in str(e.value)
+
+
+def test_a_full_disk_during_an_index_commit_names_the_index_and_keeps_what_was_there(tmp_path, monkeypatch):
+    pytest.importorskip("faiss")
+    import sqlite3
+
+    from modiste.retrieval.index import Index
+
+    folder = _photos(tmp_path / "photos", 3)
+    index = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
+    index.add(folder / "0.png", _Model(), progress=False)
+    real = index.meta.conn
+
+    class FullDisk:  # the connection, but COMMIT fails as SQLite does when the disk is full
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def execute(self, sql, *args):
+            if sql == "COMMIT":
+                real.execute("ROLLBACK")  # what SQLite does by itself
+                raise sqlite3.OperationalError("database or disk is full")
+            return real.execute(sql, *args)
+
+    monkeypatch.setattr(index.meta, "conn", FullDisk())
+    with pytest.raises(OSError, match=f"cannot write {tmp_path / 'idx' / 'meta.sqlite'}: database or disk is full"):
+        index.add([folder / "1.png", folder / "2.png"], _Model(), progress=False)
+    monkeypatch.undo()
+    assert len(index.ids()) == 1 and index.items(index.ids())[0]["path"].endswith("0.png")

@@ -64,10 +64,13 @@ class MetaStore:
         self._begin()
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as e:
+            if self.conn.in_transaction:  # SQLite has rolled back by itself after some errors (a full disk)
+                self.conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.OperationalError) and "full" in str(e):
+                raise OSError(f"cannot write {self.path}: {e}; nothing of this batch was kept") from e
             raise
-        self.conn.execute("COMMIT")
 
     def _begin(self, patience_s: float = 3600.0) -> None:
         self.conn.execute("PRAGMA busy_timeout = 2000")
