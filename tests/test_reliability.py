@@ -383,3 +383,14 @@ def test_a_full_disk_during_an_index_commit_names_the_index_and_keeps_what_was_t
         index.add([folder / "1.png", folder / "2.png"], _Model(), progress=False)
     monkeypatch.undo()
     assert len(index.ids()) == 1 and index.items(index.ids())[0]["path"].endswith("0.png")
+
+
+def test_an_add_clears_the_half_written_shard_a_killed_add_left(tmp_path):
+    pytest.importorskip("faiss")
+    from modiste.retrieval.index import Index
+
+    index = Index.create(tmp_path / "idx", 8, model_info={"name": "t", "image_size": 16})
+    stale = tmp_path / "idx" / "embeddings" / ".000001.npy.k1ll.tmp"
+    stale.write_bytes(b"half a shard")
+    index.add(_photos(tmp_path / "photos", 2), _Model(), progress=False)
+    assert not stale.exists() and len(index.ids()) == 2

@@ -20,7 +20,7 @@ from modiste.retrieval.index.meta import MetaStore, NewItem
 from modiste.retrieval.index.reading import read_batches, resolve
 from modiste.retrieval.index.results import AddReport, Duplicate, SearchResults
 from modiste.retrieval.index.shards import ShardStore
-from modiste.io import atomic_write_json, file_sha1
+from modiste.io import atomic_write_json, file_sha1, remove_stale_temp_files
 from modiste.progress import progress_bar
 
 FORMAT = "modiste-index"
@@ -227,6 +227,8 @@ class Index:
         if policy.size is None:
             raise ValueError("add() batches images, so its ImagePolicy needs a size")
         report = AddReport()
+        with self.meta.transaction():  # shards are only written under the write lock: a temp file there is a killed add's
+            remove_stale_temp_files(self.root / "embeddings", recursive=False)
         batches = read_batches(records, policy, self.meta.path, batch=batch, num_workers=num_workers)
         with progress_bar(total=len(records), desc="indexing", unit="img", disable=not progress) as bar:
             for chunk in batches:
