@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 # Errors the code raises on purpose, each with a message that names the file or setting at fault.
-EXPECTED = (ValueError, LookupError, OSError)
+EXPECTED = (ValueError, KeyError, OSError)
 
 
 def given(**options: Any) -> dict[str, Any]:

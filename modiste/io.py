@@ -8,6 +8,7 @@ import io
 import json
 import os
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -24,7 +25,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     except OSError as e:
-        raise type(e)(e.errno, f"cannot write {path}: {e.strerror or e}", str(path)) from e
+        raise _cannot_write(e, path) from e
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -33,15 +34,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as e:
         tmp.unlink(missing_ok=True)
-        if e.filename is None or str(path) not in str(e):  # name the file being written (disk full, read-only ...)
-            raise type(e)(e.errno, f"cannot write {path}: {e.strerror or e}", str(path)) from e
-        raise
+        if str(path) in str(e):
+            raise
+        raise _cannot_write(e, path) from e  # name the file being written (disk full, read-only ...)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
 TEMP_SUFFIX = ".tmp"
+
+
+def _cannot_write(e: OSError, path: Path) -> OSError:
+    return type(e)(e.errno, f"cannot write {path}: {e.strerror or e}", str(path))
 
 
 def _umask() -> int:
@@ -75,14 +80,16 @@ def output_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     root = Path(os.path.commonpath([p.parent for p in paths]))
     rel = [p.relative_to(root) for p in paths]
     names = [r.with_suffix("").as_posix() for r in rel]
-    counts: dict[str, int] = {}
-    for n in names:
-        counts[n] = counts.get(n, 0) + 1
-    names = [n if counts[n] == 1 else f"{n}_{r.suffix.lstrip('.').lower()}" for n, r in zip(names, rel)]
-    seen: dict[str, int] = {}
+    counts = Counter(names)
+    return unique_names([n if counts[n] == 1 else f"{n}_{r.suffix.lstrip('.').lower()}" for n, r in zip(names, rel)])
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """``names`` with ``-2``, ``-3`` ... added to the second and later of any name met again."""
+    seen: Counter[str] = Counter()
     out = []
-    for n in names:  # the same file named twice, or a.PNG beside a.png
-        seen[n] = seen.get(n, 0) + 1
+    for n in names:
+        seen[n] += 1
         out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
     return out
 

@@ -193,8 +193,8 @@ def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str,
     except FileNotFoundError:
         raise FileNotFoundError(f"{csv_path}: no such CSV file") from None
     with f:
-        reader = csv.reader(f, strict=True)
-        header = next(checked_rows(reader, csv_path), (1, None))[1]
+        lines = checked_rows(csv.reader(f, strict=True), csv_path)
+        header = next(lines, (1, None))[1]
         if header is None or not any(h.strip() for h in header):
             raise ValueError(f"{csv_path}: empty file (expected a header row with a {path_column!r} column)")
         header = [h.strip() for h in header]
@@ -203,7 +203,7 @@ def read_manifest(csv_path: Path, path_column: str) -> list[tuple[int, dict[str,
                 f"{csv_path}, line 1: no {path_column!r} column (columns: {', '.join(header)})"
             )
         rows = []
-        for line, cells in checked_rows(reader, csv_path):
+        for line, cells in lines:
             cells = [c.strip() for c in cells]
             if not any(cells):
                 continue  # blank lines are common at the end of hand-edited files

@@ -106,9 +106,8 @@ class Detector:
         """Train on COCO or YOLO boxes (see ``DetectConfig`` for ``settings``) and load the best checkpoint."""
         from modiste.detect.train import DetectConfig, train_detector
 
-        cfg = DetectConfig(data=str(data) if data is not None else "", out=str(out), **settings)
-        return cls.load(train_detector(cfg, resume=resume, progress=progress,
-                                       given={*settings, *(['data'] if data is not None else [])}))
+        cfg, given = DetectConfig.from_call(data, out, settings)
+        return cls.load(train_detector(cfg, resume=resume, progress=progress, given=given))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None, **settings: Any) -> Detector:

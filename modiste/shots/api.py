@@ -30,7 +30,7 @@ def _regulation_for(regulation: Regulation | str | os.PathLike, model: ShotClass
     """The regulation, checked against the classes the model predicts (shot types, or categories)."""
     classes = [c for c in model.classes if c not in (OTHER, "*")]
     if not isinstance(regulation, Regulation):
-        regulation = Regulation.load(regulation, known_types=classes)
+        return Regulation.load(regulation, known_types=classes)  # refused with file, line and column
     regulation.check_classes(classes, f"the model {model.path}")
     return regulation
 

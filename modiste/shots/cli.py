@@ -109,13 +109,13 @@ def shots_predict(
     Example: modiste shots predict runs/shots/a new_photos/ --out shots.csv
     """
     from modiste.data.datasets import image_paths
-    from modiste.shots.model import ShotClassifier, write_predictions
+    from modiste.shots.model import ShotClassifier
 
     if out.exists() and not overwrite:
         raise typer.BadParameter(f"{out} exists; pass --overwrite to replace it, or choose another --out")
 
     preds = ShotClassifier.load(ckpt).predict(image_paths(images))
-    write_predictions(preds, out)
+    preds.save(out)
     for p in preds[:20]:
         typer.echo(f"{p.label:<14}{p.confidence:.3f}  {p.path}")
     if len(preds) > 20:

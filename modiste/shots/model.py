@@ -76,9 +76,8 @@ class ShotClassifier:
         """Train on class folders or a labelled CSV (see ``ClassifyConfig`` for ``settings``) and load the best checkpoint."""
         from modiste.shots.train import ClassifyConfig, train_classifier
 
-        cfg = ClassifyConfig(data=str(data) if data is not None else "", out=str(out), **settings)
-        return cls.load(train_classifier(cfg, resume=resume, progress=progress,
-                                         given={*settings, *(['data'] if data is not None else [])}))
+        cfg, given = ClassifyConfig.from_call(data, out, settings)
+        return cls.load(train_classifier(cfg, resume=resume, progress=progress, given=given))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> ShotClassifier:

@@ -23,7 +23,7 @@ class RunConfig:
     def check_numbers(self) -> None:
         for name in self.POSITIVE + self.NON_NEGATIVE:
             value = getattr(self, name, None)
-            if value is None or isinstance(value, (list, tuple, str)) or isinstance(value, bool):
+            if value is None or isinstance(value, (list, tuple, str, bool)):
                 continue
             bad = not value > 0 if name in self.POSITIVE else not value >= 0  # NaN fails both
             if bad:
@@ -32,6 +32,13 @@ class RunConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_call(cls: type[C], data: Any, out: Any, settings: dict[str, Any]) -> tuple[C, set[str]]:
+        """The settings of ``X.train(data, out=..., **settings)``, and the names the caller set (the
+        ``given`` of ``resumed_from``)."""
+        cfg = cls(data=str(data) if data is not None else "", out=str(out), **settings)
+        return cfg, set(settings) | ({"data"} if data is not None else set())
 
     @classmethod
     def from_dict(cls: type[C], d: dict[str, Any]) -> C:

@@ -15,6 +15,7 @@ from modiste.data.datasets import read_manifest
 from modiste.data.images import BadImageError, BadImageWarning, ImagePolicy, load_image, load_image_bytes
 from modiste.nn import checkpoint
 from modiste.results import to_uint8
+from modiste.io import unique_names
 from modiste.tryon.data import load_pairs, to_float
 from modiste.tryon.results import TryOnResult, alpha_to_uint8
 from modiste.tryon.train import KIND
@@ -70,9 +71,8 @@ class TryOn:
         """Train on pairs (see ``TryonConfig`` for ``settings``) and load the best checkpoint."""
         from modiste.tryon.train import TryonConfig, train_tryon
 
-        cfg = TryonConfig(data=str(data) if data is not None else "", out=str(out), **settings)
-        return cls.load(train_tryon(cfg, resume=resume, progress=progress,
-                                    given={*settings, *(['data'] if data is not None else [])}))
+        cfg, given = TryonConfig.from_call(data, out, settings)
+        return cls.load(train_tryon(cfg, resume=resume, progress=progress, given=given))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> "TryOn":
@@ -140,7 +140,7 @@ class TryOn:
             raise ValueError(f"{csv_path}: none of the {len(rows)} rows could be read")
         x, y, yj = (torch.stack(col) for col in zip(*images))
         result, alpha = self.generate(x, y, yj)
-        names = _unique([f"{p.stem}-{t.stem}" for _, (p, _, t) in kept])
+        names = unique_names([f"{p.stem}-{t.stem}" for _, (p, _, t) in kept])
         info = {"checkpoint": str(self.path), "csv": str(csv_path), "skipped_rows": len(rows) - len(kept),
                 "rows": [{"line": line, "person": str(p), "article": str(a), "target": str(t), "result": n}
                          for (line, (p, a, t)), n in zip(kept, names)]}
@@ -182,12 +182,3 @@ def _name(person: ImageLike, target: ImageLike, i: int) -> str:
     if isinstance(person, (str, os.PathLike)) and isinstance(target, (str, os.PathLike)):
         return f"{Path(person).stem}-{Path(target).stem}"
     return f"{i:06d}"
-
-
-def _unique(names: list[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n}-{seen[n]}")
-    return out

@@ -40,9 +40,8 @@ class Embedder:
         and load the best checkpoint."""
         from modiste.retrieval.embed.train import EmbedConfig, train_embedding
 
-        cfg = EmbedConfig(data=str(data) if data is not None else "", out=str(out), **settings)
-        return cls.load(train_embedding(cfg, resume=resume, progress=progress,
-                                        given={*settings, *(['data'] if data is not None else [])}))
+        cfg, given = EmbedConfig.from_call(data, out, settings)
+        return cls.load(train_embedding(cfg, resume=resume, progress=progress, given=given))
 
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device | None = None) -> Embedder:

@@ -1,6 +1,7 @@
 """The index's metadata in SQLite: one row per item, the index's settings, the duplicates seen."""
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import sys
@@ -74,22 +75,19 @@ class MetaStore:
 
     def _begin(self, patience_s: float = 3600.0) -> None:
         self.conn.execute("PRAGMA busy_timeout = 2000")
-        try:
-            self.conn.execute("BEGIN IMMEDIATE")
-            return
-        except sqlite3.OperationalError as e:
-            if "locked" not in str(e) and "busy" not in str(e):
-                raise
-        print(f"{self.path.parent}: waiting for the index lock (another process is writing to this index)",
-              file=sys.stderr, flush=True)
         deadline = time.monotonic() + patience_s
-        while True:
+        for attempt in itertools.count():
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
                 return
             except sqlite3.OperationalError as e:
-                if ("locked" not in str(e) and "busy" not in str(e)) or time.monotonic() > deadline:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise
+                if time.monotonic() > deadline:
                     raise OSError(f"{self.path.parent}: the index stayed locked by another writer: {e}") from e
+            if attempt == 0:
+                print(f"{self.path.parent}: waiting for the index lock (another process is writing to this index)",
+                      file=sys.stderr, flush=True)
 
     # -- info --
 
@@ -112,22 +110,19 @@ class MetaStore:
 
     def find_paths(self, paths: list[str]) -> list[str]:
         """Those of ``paths`` that are indexed items."""
-        out: list[str] = []
-        for i in range(0, len(paths), 500):  # SQLite caps bound parameters per statement
-            chunk = paths[i : i + 500]
-            q = f"SELECT path FROM items WHERE path IN ({','.join('?' * len(chunk))})"
-            out += [r["path"] for r in self.conn.execute(q, chunk)]
-        return out
+        return [r["path"] for r in self._where_in("path", "path", paths)]
 
     def find_hashes(self, hashes: Iterable[str]) -> dict[str, tuple[int, str]]:
         """sha1 -> (id, path) of the items with these content hashes."""
-        hashes = list(hashes)
-        out: dict[str, tuple[int, str]] = {}
-        for i in range(0, len(hashes), 500):  # SQLite caps bound parameters per statement
-            chunk = hashes[i : i + 500]
-            q = f"SELECT id, sha1, path FROM items WHERE sha1 IN ({','.join('?' * len(chunk))})"
-            out.update({r["sha1"]: (r["id"], r["path"]) for r in self.conn.execute(q, chunk)})
-        return out
+        return {r["sha1"]: (r["id"], r["path"]) for r in self._where_in("id, sha1, path", "sha1", list(hashes))}
+
+    def _where_in(self, select: str, column: str, values: list[Any]) -> list[sqlite3.Row]:
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(values), 500):  # SQLite caps bound parameters per statement
+            chunk = values[i : i + 500]
+            rows += self.conn.execute(f"SELECT {select} FROM items WHERE {column} IN ({','.join('?' * len(chunk))})",
+                                      chunk).fetchall()
+        return rows
 
     def locations(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(ids, shards, rows) of every item, by id."""

@@ -264,14 +264,16 @@ class Index:
     def _record_skipped(self, skipped: dict[str, str]) -> None:
         """Files an add could not read, kept in the index (``info()["skipped"]``) and in
         ``skipped.json`` beside it; a file that is added later leaves the list."""
-        before = self.meta.get("skipped", {})
-        now = {p: why for p, why in {**before, **skipped}.items()}
-        if now:
+        if not skipped and not self.meta.get("skipped"):
+            return
+        with self.meta.transaction() as conn:
+            before = self.meta.get("skipped", {})
+            now = {**before, **skipped}
             indexed = set(self.meta.find_paths(list(now)))
             now = {p: why for p, why in now.items() if p not in indexed}
-        if now != before:
-            with self.meta.transaction() as conn:
+            if now != before:
                 self.meta.set("skipped", now, conn)
+        if now != before:
             atomic_write_json(self.root / "skipped.json", {"skipped": len(now), "files": now})
 
     def add_vectors(
